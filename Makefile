@@ -1,0 +1,40 @@
+# Two commands for users: `make run` and `make test`. Everything else is for developers.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ONCE ?=
+ARGS ?=
+
+.PHONY: run test lint typecheck check bench lock clean-state help
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): requirements.txt pyproject.toml infra/bootstrap.sh
+	@bash infra/bootstrap.sh "$(VENV)"
+	@touch $(STAMP)
+
+run: $(STAMP)  ## one daily cycle on embedded defaults (ONCE=1: run it and exit)
+	$(VENV)/bin/socialsuggest run $(if $(ONCE),--once) $(ARGS)
+
+test: $(STAMP)  ## the whole test suite
+	$(VENV)/bin/pytest $(ARGS)
+
+lint: $(STAMP)  ## ruff lint + format check
+	$(VENV)/bin/ruff check src tests dags benchmarks plugins
+	$(VENV)/bin/ruff format --check src tests dags benchmarks plugins
+
+typecheck: $(STAMP)  ## mypy on src/
+	$(VENV)/bin/mypy
+
+check: lint typecheck test  ## everything CI cares about
+
+bench: $(STAMP)  ## benchmarks (PROFILE=quick|full)
+	$(PY) benchmarks/run.py --profile $(or $(PROFILE),quick)
+
+lock:  ## recompile requirements.txt from requirements.in
+	$(VENV)/bin/uv pip compile requirements.in -o requirements.txt --python-version 3.11
+
+clean-state:  ## delete embedded state under ./var (lake, catalog, MLflow, Airflow)
+	rm -rf var

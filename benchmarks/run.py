@@ -1,0 +1,27 @@
+"""Run the benchmark suite: `--profile quick` (minutes) or `--profile full`."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+PROFILES = {
+    "quick": [["ingest_throughput.py", "--messages", "100000", "--orgs", "20"]],
+    "full": [["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"]],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    args = parser.parse_args()
+    for script, *script_args in PROFILES[args.profile]:
+        print(f"== {script} {' '.join(script_args)}", flush=True)
+        subprocess.run([sys.executable, str(HERE / script), *script_args], check=True)
+
+
+if __name__ == "__main__":
+    main()

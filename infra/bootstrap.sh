@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Create the project venv and install the pinned dependencies, cache-friendly.
+# Needs only Python 3.11 and Java 17+ on the machine; says exactly what is missing.
+set -euo pipefail
+VENV="${1:-.venv}"
+UV_VERSION="0.13.8"
+
+die() { echo "bootstrap: $*" >&2; exit 1; }
+
+# Python 3.11 (the pins are compiled for it)
+PYTHON=""
+for candidate in "${PYTHON_FOR_VENV:-}" python3.11 python3; do
+  [ -n "$candidate" ] || continue
+  if command -v "$candidate" >/dev/null 2>&1 &&
+     "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+    PYTHON="$(command -v "$candidate")"; break
+  fi
+done
+[ -n "$PYTHON" ] || die "Python 3.11 not found. Install it (Debian: apt-get install python3.11 python3.11-venv; or pyenv install 3.11) or set PYTHON_FOR_VENV=/path/to/python3.11."
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || die "$PYTHON lacks venv/ensurepip. Debian: apt-get install python3.11-venv"
+
+# Java 17+ (Spark runs on it)
+if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then JAVA="$JAVA_HOME/bin/java"; else JAVA="$(command -v java || true)"; fi
+[ -n "$JAVA" ] || die "Java 17+ not found (Spark needs it). Debian: apt-get install openjdk-17-jre-headless, or set JAVA_HOME."
+JAVA_MAJOR="$("$JAVA" -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -1)"
+[ "${JAVA_MAJOR:-0}" -ge 17 ] || die "Java $JAVA_MAJOR found at $JAVA; Spark 4 needs 17+. Debian: apt-get install openjdk-17-jre-headless"
+
+start=$(date +%s)
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "bootstrap: creating $VENV with $PYTHON"
+  "$PYTHON" -m venv "$VENV"
+fi
+if ! "$VENV/bin/uv" --version 2>/dev/null | grep -q "$UV_VERSION"; then
+  "$VENV/bin/python" -m pip install --quiet "uv==$UV_VERSION"
+fi
+# uv keeps its wheel cache in ~/.cache/uv: a second install (or CI on the same machine) is fast.
+echo "bootstrap: installing pinned dependencies (requirements.txt)"
+"$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet -r requirements.txt
+"$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --no-deps -e .
+echo "bootstrap: ready in $(( $(date +%s) - start ))s ($VENV)"

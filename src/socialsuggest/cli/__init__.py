@@ -1,0 +1,5 @@
+"""The ``socialsuggest`` command."""
+
+from socialsuggest.cli.main import app
+
+__all__ = ["app"]

@@ -1,0 +1,119 @@
+"""One Settings object for the whole platform.
+
+Every entry point (CLI, DAG tasks, tests, the serving app) builds its configuration
+the same way, so that local, staging and production differ only in environment
+variables, never in code paths. Values come from, in order of precedence: explicit
+keyword arguments, ``SOCIALSUGGEST_*`` environment variables, an optional dotenv
+file (``SOCIALSUGGEST_CONFIG_FILE``, default ``./socialsuggest.env`` when present),
+then the embedded defaults below, which keep all state under ``./var``.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository checkout this package was installed from (editable install), used
+#: only to find ``../shared/datasets`` next to it when no datasets dir is configured.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Profile(StrEnum):
+    """Which backing services the same code paths talk to."""
+
+    EMBEDDED = "embedded"
+    SERVICES = "services"
+
+
+def _config_file() -> str | None:
+    explicit = os.environ.get("SOCIALSUGGEST_CONFIG_FILE")
+    if explicit:
+        if not Path(explicit).is_file():
+            raise FileNotFoundError(
+                f"SOCIALSUGGEST_CONFIG_FILE points to {explicit!r}, which is not a file"
+            )
+        return explicit
+    return "socialsuggest.env" if Path("socialsuggest.env").is_file() else None
+
+
+class Settings(BaseSettings):
+    """Platform settings; derived paths default to locations under ``home``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SOCIALSUGGEST_",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    profile: Profile = Profile.EMBEDDED
+    home: Path = Field(default=Path("./var"), description="root of all embedded state")
+    lake_root: str = Field(default="", description="lake root: a path or s3://bucket/prefix")
+    catalog_url: str = Field(
+        default="", description="empty = embedded SQLite catalog, or http://host:9200"
+    )
+    mlflow_tracking_uri: str = Field(
+        default="",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SOCIALSUGGEST_MLFLOW_TRACKING_URI"),
+        description="MLflow's own variable; empty = the server `make run` starts",
+    )
+    spark_master: str = "local[*]"
+    datasets_dir: Path | None = Field(
+        default=None, description="real corpora for the sample generator and benchmarks"
+    )
+    retention_days: int = Field(default=180, ge=1, description="raw data retention window")
+    ingest_flush_rows: int = Field(
+        default=50_000, ge=1, description="rows buffered across partitions before a flush"
+    )
+    s3_endpoint_url: str = Field(default="", description="S3-compatible endpoint, e.g. SeaweedFS")
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        if not self.lake_root:
+            self.lake_root = str(self.home / "lake")
+        elif "://" not in self.lake_root:
+            self.lake_root = str(Path(self.lake_root).expanduser().resolve())
+        return self
+
+    @cached_property
+    def resolved_datasets_dir(self) -> Path:
+        """The shared real-data folder, or a clear error naming where it was looked for."""
+        candidates = (
+            [self.datasets_dir]
+            if self.datasets_dir
+            else [
+                REPO_ROOT.parent / "shared" / "datasets",
+                Path.cwd().parent / "shared" / "datasets",
+                Path("/work/shared/datasets"),
+            ]
+        )
+        for candidate in candidates:
+            if candidate is not None and (candidate / "README.md").is_file():
+                return candidate.resolve()
+        looked = ", ".join(str(c) for c in candidates)
+        raise FileNotFoundError(
+            f"datasets_dir: no shared datasets folder found (looked in {looked}); "
+            "set SOCIALSUGGEST_DATASETS_DIR to the folder holding tags/ and raw/"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Settings as shown to operators (no secrets are held here, so all are shown)."""
+        shown = self.model_dump(mode="json")
+        shown["mlflow_tracking_uri"] = self.mlflow_tracking_uri or "(server started by make run)"
+        shown["catalog_url"] = self.catalog_url or f"(embedded: {self.home / 'catalog.sqlite'})"
+        return shown
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from env + optional file; keyword overrides win (used by tests)."""
+    return Settings(_env_file=_config_file(), **overrides)  # type: ignore[call-arg]

@@ -1,0 +1,180 @@
+"""Byte storage under one root: a local directory or an S3 bucket prefix.
+
+Only whole-object operations are offered, and every write is atomic: a reader sees
+the previous object or the new one, never a partial file. Locally that is a hidden
+temporary file, fsync, then ``os.replace`` in the same directory; on S3 a single
+PUT is already atomic, and ``create_only`` maps to a conditional put
+(``If-None-Match: *``). Listing never shows temporaries (names starting with ``.``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class ObjectExistsError(FileExistsError):
+    """A create-only write found the key already present."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+class Storage(Protocol):
+    root: str
+
+    def put(self, key: str, data: bytes, *, create_only: bool = False) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def iter_objects(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def uri(self, key: str) -> str: ...
+
+
+def _visible(key: str) -> bool:
+    return not any(part.startswith(".") for part in key.split("/"))
+
+
+class LocalStorage:
+    """A directory tree; atomic through temp file + fsync + rename."""
+
+    def __init__(self, root: str | Path) -> None:
+        self._root = Path(root)
+        self.root = str(self._root)
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"key: {key!r} must be relative and stay under the root")
+        return self._root / key
+
+    def put(self, key: str, data: bytes, *, create_only: bool = False) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".tmp-{uuid.uuid4().hex}-{target.name}"
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if create_only:
+                # link() fails if the target exists, which makes create-only atomic too.
+                try:
+                    os.link(tmp, target)
+                except FileExistsError:
+                    raise ObjectExistsError(key) from None
+            else:
+                os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def iter_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self._path(prefix) if prefix else self._root
+        if base.is_file():
+            yield ObjectInfo(prefix, base.stat().st_size)
+            return
+        if not base.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                full = Path(dirpath) / name
+                key = full.relative_to(self._root).as_posix()
+                yield ObjectInfo(key, full.stat().st_size)
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
+
+    def stale_temporaries(self) -> list[Path]:
+        """Leftovers of writers that crashed mid-write (invisible, safe to delete)."""
+        return sorted(self._root.rglob(".tmp-*")) if self._root.exists() else []
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class S3Storage:
+    """An S3 (or S3-compatible) bucket prefix through boto3."""
+
+    def __init__(self, uri: str, endpoint_url: str | None = None) -> None:
+        import boto3  # imported lazily: most runs are local
+
+        without_scheme = uri.split("://", 1)[1]
+        self.bucket, _, prefix = without_scheme.partition("/")
+        if not self.bucket:
+            raise ValueError(f"lake_root: {uri!r} has no bucket name")
+        self.prefix = prefix.strip("/")
+        self.root = uri.rstrip("/")
+        self._client: Any = boto3.client("s3", endpoint_url=endpoint_url or None)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes, *, create_only: bool = False) -> None:
+        extra = {"IfNoneMatch": "*"} if create_only else {}
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        except self._client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                raise ObjectExistsError(key) from None
+            raise
+
+    def get(self, key: str) -> bytes:
+        response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+        body: bytes = response["Body"].read()
+        return body
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except self._client.exceptions.ClientError:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def iter_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        full_prefix = self._key(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"][strip:]
+                if _visible(key):
+                    yield ObjectInfo(key, int(item["Size"]))
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+
+def open_storage(root: str, endpoint_url: str | None = None) -> Storage:
+    """Pick the backend from the root's scheme."""
+    if root.startswith("s3://"):
+        return S3Storage(root, endpoint_url)
+    if "://" in root:
+        raise ValueError(f"lake_root: unsupported scheme in {root!r} (use a path or s3://)")
+    return LocalStorage(root)

@@ -1,0 +1,138 @@
+"""One daily cycle on embedded defaults.
+
+Today the cycle is: make sure sample data exists (generated once per seed and
+size, so re-runs reuse it), ingest it (idempotent: a second run adds nothing), and
+summarise what the lake now holds. Later stages (preprocessing, training, gates,
+registry, serving) append themselves here, so `make run`, the CLI and the Airflow
+DAG keep calling the same function.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from socialsuggest.config import Settings
+from socialsuggest.ingest import IngestReport, ingest_paths
+from socialsuggest.lake import DatasetStats, Lake
+from socialsuggest.sampledata import generate
+
+Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
+
+
+@dataclass
+class CycleSummary:
+    sample_dir: str
+    lake_root: str
+    ingest: IngestReport
+    raw: list[DatasetStats]
+    quarantine: list[DatasetStats]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self, zone: str, dataset: str) -> int:
+        stats = self.raw if zone == "raw" else self.quarantine
+        return sum(s.rows for s in stats if s.dataset == dataset)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sample_dir": self.sample_dir,
+            "lake_root": self.lake_root,
+            "ingest": self.ingest.summary(),
+            "lake": {
+                "raw": {s.dataset: s.rows for s in self.raw},
+                "quarantine": {s.dataset: s.rows for s in self.quarantine},
+                "orgs": max((s.orgs for s in self.raw if s.dataset == "messages"), default=0),
+            },
+            **self.extra,
+        }
+
+
+def ensure_sample_data(
+    settings: Settings,
+    *,
+    orgs: int,
+    messages: int,
+    days: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Generate sample data once per (orgs, messages, days, seed); reuse it afterwards."""
+    home: Path = settings.home
+    out = home / "incoming" / f"sample-o{orgs}-m{messages}-d{days}-s{seed}"
+    manifest = out / "manifest.json"
+    if manifest.is_file():
+        return out
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    generate(
+        tmp,
+        datasets_dir=settings.resolved_datasets_dir,
+        orgs=orgs,
+        messages=messages,
+        days=days,
+        seed=seed,
+        progress=progress,
+    )
+    tmp.rename(out)  # a crashed generation never looks finished
+    return out
+
+
+def run_cycle(
+    settings: Settings,
+    *,
+    orgs: int = 8,
+    messages: int = 20_000,
+    days: int = 30,
+    seed: int = 42,
+    progress: Progress | None = None,
+) -> CycleSummary:
+    """Run the cycle; ``progress(step, advance, total)`` reports per-step advance."""
+    step = progress or (lambda *_: None)
+    sample = ensure_sample_data(
+        settings,
+        orgs=orgs,
+        messages=messages,
+        days=days,
+        seed=seed,
+        progress=lambda n: step("generate", n, messages),
+    )
+    manifest = json.loads((sample / "manifest.json").read_text())
+    total_records = sum(manifest["counts"].values())
+    lake = Lake.from_settings(settings)
+    report = ingest_paths(
+        lake,
+        [sample],
+        flush_rows=settings.ingest_flush_rows,
+        progress=lambda n: step("ingest", n, total_records),
+    )
+    return CycleSummary(
+        sample_dir=str(sample),
+        lake_root=lake.root,
+        ingest=report,
+        raw=lake.stats("raw"),
+        quarantine=lake.stats("quarantine"),
+        extra={
+            "generated_invalid": manifest["invalid_injected"],
+            "distinct_tags": distinct_tags(lake),
+        },
+    )
+
+
+def distinct_tags(lake: Lake) -> int:
+    """Distinct (org, tag) pairs applied to messages in the raw lake."""
+    files = lake.files("raw", "messages")
+    if not files:
+        return 0
+    table = lake.read([f.key for f in files], columns=["org_id", "tags"])
+    orgs = pc.take(table["org_id"], pc.list_parent_indices(table["tags"]))
+    tags = pc.struct_field(pc.list_flatten(table["tags"]), "tag")
+    pairs = pa.table({"org": orgs, "tag": tags}).group_by(["org", "tag"]).aggregate([])
+    return int(pairs.num_rows)

@@ -1,0 +1,50 @@
+"""Shared fixtures: real corpora, an isolated home per test, one small sample set."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from socialsuggest.config import Settings, load_settings
+from socialsuggest.lake import Lake
+from socialsuggest.sampledata import Manifest, generate
+
+SAMPLE_END = date(2026, 11, 1)
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    return load_settings().resolved_datasets_dir
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name in ("SOCIALSUGGEST_HOME", "SOCIALSUGGEST_LAKE_ROOT", "SOCIALSUGGEST_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return load_settings(home=tmp_path / "var")
+
+
+@pytest.fixture
+def lake(settings: Settings) -> Lake:
+    return Lake.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def small_sample(
+    tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path
+) -> tuple[Path, Manifest]:
+    """4 orgs, 3,000 messages over 10 days, with deliberately corrupted records."""
+    out = tmp_path_factory.mktemp("sample")
+    manifest = generate(
+        out,
+        datasets_dir=datasets_dir,
+        orgs=4,
+        messages=3000,
+        days=10,
+        end=SAMPLE_END,
+        seed=7,
+        invalid_rate=0.02,
+    )
+    return out, manifest

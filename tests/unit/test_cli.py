@@ -1,0 +1,88 @@
+"""The CLI as users call it: the installed console script, help, exit codes, a real run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from socialsuggest.cli import app
+
+COMMANDS = [[], ["config"], ["generate"], ["ingest"], ["run"], ["lake"], ["lake", "ls"]]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("SOCIALSUGGEST_HOME", str(tmp_path / "var"))
+    monkeypatch.delenv("SOCIALSUGGEST_LAKE_ROOT", raising=False)
+    return {**os.environ}
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_console_script_is_installed(env: dict[str, str]) -> None:
+    exe = Path(sys.executable).parent / "socialsuggest"  # beside the venv's python
+    assert exe.is_file(), "the package's console script is installed in the venv"
+    result = subprocess.run([exe, "config"], capture_output=True, text=True, env=env, check=True)
+    shown = json.loads(result.stdout)
+    assert shown["lake_root"] == env["SOCIALSUGGEST_HOME"] + "/lake"
+
+
+def test_bad_input_exits_2_with_a_message(env: dict[str, str], tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad_date = runner.invoke(app, ["generate", "--out", str(tmp_path / "g"), "--end", "tomorrow"])
+    assert bad_date.exit_code == 2 and "--end" in bad_date.output
+    missing = runner.invoke(app, ["ingest", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    unknown = runner.invoke(app, ["ingest", "--event-type", "fax", str(tmp_path)])
+    assert unknown.exit_code == 2 and "event_type" in unknown.output
+    zone = runner.invoke(app, ["lake", "ls", "scratch"])
+    assert zone.exit_code == 2 and "zone" in zone.output
+    usage = runner.invoke(app, ["generate", "--orgs", "0", "--out", str(tmp_path)])
+    assert usage.exit_code == 2
+
+
+def test_run_twice_generates_ingests_and_is_idempotent(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    args = ["run", "--once", "--orgs", "3", "--messages", "1500", "--days", "6", "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)
+    ingest = summary["ingest"]
+    assert summary["lake"]["orgs"] == 3
+    assert summary["lake"]["raw"]["messages"] == ingest["written"]["messages"] > 1400
+    assert sum(ingest["quarantined"].values()) == summary["generated_invalid"]
+    second = json.loads(runner.invoke(app, args).stdout)
+    assert (
+        second["ingest"]["written"] == {}
+        and second["ingest"]["duplicates_skipped"] == ingest["records_in"]
+    )
+    assert second["lake"] == summary["lake"]
+    table = runner.invoke(app, ["lake", "ls"])
+    assert "messages" in table.output and "posts" in table.output
+
+
+def test_generate_then_ingest_commands(env: dict[str, str], tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "sample"
+    gen = runner.invoke(
+        app, ["generate", "--out", str(out), "--orgs", "2", "--messages", "400", "--days", "3"]
+    )
+    assert gen.exit_code == 0, gen.output
+    assert (out / "manifest.json").is_file()
+    result = runner.invoke(app, ["ingest", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["records_in"] == sum(
+        json.loads((out / "manifest.json").read_text())["counts"].values()
+    )
