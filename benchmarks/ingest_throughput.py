@@ -100,8 +100,7 @@ def main() -> None:
     out.write_text(
         f"# Ingest throughput, {args.messages:,} messages\n\n"
         f"- machine: {_machine()}\n- command: `{command}`\n- date: {date.today()}\n\n"
-        "| metric | value |\n|---|---|\n"
-        + "".join(f"| {k} | {v} |\n" for k, v in result.items())
+        "| metric | value |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in result.items())
     )
     print(json.dumps(result, indent=2))
     print(f"report: {out}")
