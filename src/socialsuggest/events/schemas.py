@@ -11,10 +11,10 @@ privacy code.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 import pyarrow as pa
@@ -116,8 +116,8 @@ class Event(BaseModel):
         return self.model_dump(mode="python")
 
     def content_hash(self) -> str:
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-        return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+        # Field order is fixed by the model class, so the JSON is canonical per version.
+        return hashlib.blake2b(self.model_dump_json().encode(), digest_size=16).hexdigest()
 
     def subject_ids(self) -> set[str]:
         """Distinct person identifiers in this event (fields marked ``personal``)."""
@@ -158,19 +158,28 @@ def personal_field_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def _personal_values(model: BaseModel) -> set[str]:
-    found: set[str] = set()
-    for name, info in type(model).model_fields.items():
-        value = getattr(model, name)
+@cache
+def _personal_layout(model: type[BaseModel]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(personal field names, fields that may hold nested models) of one class."""
+    personal, nested = [], []
+    for name, info in model.model_fields.items():
         extra = info.json_schema_extra
-        if isinstance(extra, dict) and extra.get("personal") and value:
-            found.add(str(value))
-        elif isinstance(value, BaseModel):
-            found |= _personal_values(value)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                if isinstance(item, BaseModel):
-                    found |= _personal_values(item)
+        if isinstance(extra, dict) and extra.get("personal"):
+            personal.append(name)
+        elif "list" in str(info.annotation) or "BaseModel" in str(info.annotation):
+            nested.append(name)
+    return tuple(personal), tuple(nested)
+
+
+def _personal_values(model: BaseModel) -> set[str]:
+    personal, nested = _personal_layout(type(model))
+    found = {str(v) for v in (getattr(model, name) for name in personal) if v}
+    for name in nested:
+        value = getattr(model, name)
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if isinstance(item, BaseModel):
+                found |= _personal_values(item)
     return found
 
 

@@ -256,6 +256,10 @@ class Ingestor:
     # ---- flushing ---------------------------------------------------------------
     def _flush(self, until: int) -> None:
         """Write the biggest buffers first until at most ``until`` rows stay buffered."""
+        with self.lake.outbox_batch():
+            self._flush_buffers(until)
+
+    def _flush_buffers(self, until: int) -> None:
         for partition in sorted(self._buffers, key=lambda p: -len(self._buffers[p])):
             if self._buffered <= until:
                 break

@@ -18,6 +18,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -105,6 +106,7 @@ class Lake:
     def __init__(self, storage: Storage, retention_days: int = 180) -> None:
         self.storage = storage
         self.retention_days = retention_days
+        self._pending: list[dict[str, object]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Lake:
@@ -192,14 +194,40 @@ class Lake:
         return obj
 
     def _outbox(self, record: dict[str, object]) -> None:
+        if self._pending is not None:
+            self._pending.append(record)
+        else:
+            self._write_outbox([record])
+
+    def _write_outbox(self, records: list[dict[str, object]]) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         key = f"{OUTBOX_PREFIX}/{stamp}-{uuid.uuid4().hex[:8]}.json"
-        self.storage.put(key, json.dumps(record, sort_keys=True).encode(), create_only=True)
+        payload = json.dumps({"records": records}, sort_keys=True).encode()
+        self.storage.put(key, payload, create_only=True)
+
+    @contextmanager
+    def outbox_batch(self) -> Iterator[None]:
+        """Collect the catalog records of many writes into one outbox file.
+
+        Bulk writers (ingest, preprocessing) use this: one small file per flush instead
+        of one per data file. Records are written even if the block fails, because the
+        data files they describe already exist.
+        """
+        if self._pending is not None:  # nested: the outer batch writes
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        finally:
+            records, self._pending = self._pending, None
+            if records:
+                self._write_outbox(records)
 
     def outbox(self) -> Iterator[dict[str, object]]:
         """Pending catalog records, oldest first."""
         for info in self.storage.iter_objects(OUTBOX_PREFIX + "/"):
-            yield json.loads(self.storage.get(info.key))
+            yield from json.loads(self.storage.get(info.key))["records"]
 
     # ---- reading ----------------------------------------------------------------
     def files(
