@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import sys
@@ -19,25 +17,13 @@ import time
 from datetime import date
 from pathlib import Path
 
+from common import machine
 from socialsuggest.config import load_settings
 from socialsuggest.ingest import ingest_paths
 from socialsuggest.lake import Lake, LocalStorage
 from socialsuggest.sampledata import generate
 
 REPORTS = Path(__file__).parent / "reports"
-
-
-def _machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
 
 
 def main() -> None:
@@ -99,7 +85,7 @@ def main() -> None:
     out = REPORTS / f"ingest_{args.messages}.md"
     out.write_text(
         f"# Ingest throughput, {args.messages:,} messages\n\n"
-        f"- machine: {_machine()}\n- command: `{command}`\n- date: {date.today()}\n\n"
+        f"- machine: {machine()}\n- command: `{command}`\n- date: {date.today()}\n\n"
         "| metric | value |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in result.items())
     )
     print(json.dumps(result, indent=2))

@@ -9,8 +9,14 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 PROFILES = {
-    "quick": [["ingest_throughput.py", "--messages", "100000", "--orgs", "20"]],
-    "full": [["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"]],
+    "quick": [
+        ["ingest_throughput.py", "--messages", "100000", "--orgs", "20"],
+        ["tags_accuracy.py", "--datasets", "se_crypto", "tw_covid19", "--ablation"],
+    ],
+    "full": [
+        ["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"],
+        ["tags_accuracy.py"],
+    ],
 }
 
 

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SOCIALSUGGEST_MLFLOW_TRACKING_URI"),
         description="MLflow's own variable; empty = the server `make run` starts",
     )
+    mlflow_port: int = Field(default=5000, description="port of the MLflow server make run starts")
+    api_host: str = Field(default="127.0.0.1", description="interface the suggestion API binds")
+    api_port: int = Field(default=8000, description="port of the suggestion API")
     spark_master: str = "local[*]"
     datasets_dir: Path | None = Field(
         default=None, description="real corpora for the sample generator and benchmarks"

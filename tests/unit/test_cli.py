@@ -13,13 +13,18 @@ from typer.testing import CliRunner
 
 from socialsuggest.cli import app
 
-COMMANDS = [[], ["config"], ["generate"], ["ingest"], ["run"], ["lake"], ["lake", "ls"]]
+COMMANDS = [
+    [], ["config"], ["generate"], ["ingest"], ["run"], ["lake"], ["lake", "ls"], ["preprocess"],
+    ["train"], ["evaluate"], ["serve"], ["models"], ["models", "ls"], ["models", "show"],
+    ["models", "promote"], ["models", "rollback"],
+]  # fmt: skip
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("SOCIALSUGGEST_HOME", str(tmp_path / "var"))
     monkeypatch.delenv("SOCIALSUGGEST_LAKE_ROOT", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri sets it
     return {**os.environ}
 
 
@@ -52,9 +57,11 @@ def test_bad_input_exits_2_with_a_message(env: dict[str, str], tmp_path: Path) -
     assert usage.exit_code == 2
 
 
-def test_run_twice_generates_ingests_and_is_idempotent(env: dict[str, str]) -> None:
+def test_run_twice_ingests_once(env: dict[str, str]) -> None:
     runner = CliRunner()
-    args = ["run", "--once", "--orgs", "3", "--messages", "1500", "--days", "6", "--json"]
+    # the model stages are covered by tests/integration/test_tags_cycle.py
+    args = ["run", "--once", "--ingest-only", "--orgs", "3", "--messages", "1500", "--days", "6"]
+    args.append("--json")
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout)
@@ -86,3 +93,14 @@ def test_generate_then_ingest_commands(env: dict[str, str], tmp_path: Path) -> N
     assert report["records_in"] == sum(
         json.loads((out / "manifest.json").read_text())["counts"].values()
     )
+
+
+def test_unreachable_tracking_server_fails_fast(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socialsuggest.registry import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    for args in (["models", "ls"], ["train"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1 and "not reachable" in result.output, args

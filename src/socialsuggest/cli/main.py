@@ -10,8 +10,9 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,11 +27,21 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from socialsuggest.config import load_settings
+from socialsuggest.config import Settings, load_settings
 from socialsuggest.ingest import ingest_paths, source_files
 from socialsuggest.lake import Lake
-from socialsuggest.pipeline import CycleSummary, run_cycle
 from socialsuggest.sampledata import generate as generate_sample
+
+if TYPE_CHECKING:  # heavy (Spark, MLflow, sklearn): imported by the commands that use them
+    from socialsuggest.pipeline import CycleSummary
+    from socialsuggest.pipeline.tags_cycle import TagsCycleReport
+    from socialsuggest.registry import MlflowServer, Registry
+
+
+class EngineChoice(StrEnum):
+    local = "local"
+    spark = "spark"
+
 
 app = typer.Typer(
     name="socialsuggest",
@@ -172,11 +183,20 @@ def run(
     messages: Annotated[int, typer.Option(min=1, help="sample messages")] = 20_000,
     days: Annotated[int, typer.Option(min=1, help="days of sample history")] = 30,
     seed: Annotated[int, typer.Option(help="sample data seed")] = 42,
+    engine: Annotated[
+        EngineChoice, typer.Option(help="training fan-out: local pool or spark")
+    ] = EngineChoice.local,
+    dry_run: Annotated[bool, typer.Option(help="train and gate, promote nothing")] = False,
+    ingest_only: Annotated[bool, typer.Option(help="stop after ingest (no models)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
-    """Run one daily cycle on the configured lake (sample data → ingest → summary)."""
+    """Run one daily cycle: sample data, ingest, preprocess, train, gate, register, serve."""
+    from socialsuggest.pipeline import run_cycle
+    from socialsuggest.registry import Registry
+
     settings = load_settings()
     tasks: dict[str, TaskID] = {}
+    uri, server = (None, None) if ingest_only else _tracking(settings, start=True)
     try:
         with _progress() as bar:
 
@@ -186,21 +206,92 @@ def run(
                 bar.advance(tasks[name], advance)
 
             summary = run_cycle(
-                settings, orgs=orgs, messages=messages, days=days, seed=seed, progress=step
+                settings,
+                orgs=orgs,
+                messages=messages,
+                days=days,
+                seed=seed,
+                registry=Registry(uri) if uri else None,
+                engine=engine.value,
+                dry_run=dry_run,
+                progress=step,
+                say=lambda line: bar.console.print(f"[dim]{line}[/]", soft_wrap=True),
             )
+        if as_json:
+            out.print_json(json.dumps(summary.as_dict(), default=str))
+        else:
+            _print_summary(summary)
+        if summary.tags and not any(o.trained for o in summary.tags.orgs):
+            raise _fail("no org could be trained (see the per-org errors above)", code=1)
+        if once or uri is None:
+            return
+        _serve_forever(settings, Registry(uri), uri)
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
-    if as_json:
-        out.print_json(json.dumps(summary.as_dict()))
-    else:
-        _print_summary(summary)
-    _ = once  # serving after the cycle arrives with the serving stage; today run is one-shot
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _tracking(settings: Settings, *, start: bool) -> tuple[str, MlflowServer | None]:
+    """MLFLOW_TRACKING_URI if set; else the local server (started here when asked)."""
+    if settings.mlflow_tracking_uri:
+        _check_reachable(settings.mlflow_tracking_uri)
+        return settings.mlflow_tracking_uri, None
+    home: Path = settings.home / "mlflow"
+    if start:
+        from socialsuggest.registry.server import ensure_server
+
+        console.print(f"[dim]mlflow: starting a tracking server on :{settings.mlflow_port}[/]")
+        started: tuple[str, MlflowServer | None] = ensure_server(home, port=settings.mlflow_port)
+        return started
+    return f"http://127.0.0.1:{settings.mlflow_port}", None
+
+
+def _serve_forever(settings: Settings, registry: Registry, uri: str) -> None:
+    import uvicorn
+
+    from socialsuggest.serving.app import create_app
+
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    console.print(
+        f"\n[bold]serving[/] suggestions on {api}  (docs: {api}/docs)\n"
+        f"[bold]MLflow UI[/] on {uri}\n"
+        "try:\n"
+        f"  curl -s -X POST {api}/v1/orgs/acme/tags:suggest -H 'content-type: application/json' "
+        """-d '{"text": "how long should I rest bread dough before baking?"}'\n"""
+        "Ctrl-C stops both."
+    )
+    uvicorn.run(
+        create_app(registry), host=settings.api_host, port=settings.api_port, log_level="warning"
+    )
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="port (default: settings api_port)")] = None,
+    host: Annotated[str | None, typer.Option(help="interface to bind")] = None,
+) -> None:
+    """Serve the suggestion API from the registry's production versions (hot reload)."""
+    import uvicorn
+
+    from socialsuggest.registry import Registry
+    from socialsuggest.serving.app import create_app
+
+    settings = load_settings()
+    uri, _ = _tracking(settings, start=False)
+    uvicorn.run(
+        create_app(Registry(uri)),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+    )
 
 
 def _print_summary(summary: CycleSummary) -> None:
     data: dict[str, Any] = summary.as_dict()
     ingest = data["ingest"]
-    table = Table(title="daily cycle", show_header=False)
+    table = Table(title="daily cycle: data", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     rows = [
@@ -218,14 +309,256 @@ def _print_summary(summary: CycleSummary) -> None:
         ("sample data", summary.sample_dir),
         ("lake", summary.lake_root),
     ]
+    if summary.tags:
+        pre = summary.tags.preprocess
+        rows.append(
+            ("preprocess partitions (done/unchanged)",
+             f"{pre['partitions_processed']}/{pre['partitions_skipped']}")
+        )  # fmt: skip
     for name, value in rows:
         table.add_row(name, str(value))
+    out.print(table)
+    if summary.tags:
+        _print_tags(summary.tags)
+
+
+def _print_tags(report: TagsCycleReport) -> None:
+    table = Table(title=f"daily cycle: tag models ({report.engine} fan-out, {report.seconds}s)")
+    for column in ("org", "tags on/off", "P@1", "NDCG@3", "hit@3", "version", "outcome"):
+        table.add_column(column, justify="left" if column in ("org", "outcome") else "right")
+    for o in report.orgs:
+        if not o.trained:
+            table.add_row(o.org, "-", "-", "-", "-", "-", f"[red]training failed: {o.error}[/]")
+            continue
+        outcome = (
+            f"[green]production (was {o.production_before or 'none'})[/]"
+            if o.promoted
+            else ("accepted, not promoted (dry run)" if o.gate_passed
+                  else "[red]rejected: " + "; ".join(o.gate_reasons) + "[/]")
+        )  # fmt: skip
+        table.add_row(
+            o.org,
+            f"{o.enabled_tags}/{o.disabled_tags}",
+            f"{o.metrics.get('precision@1', float('nan')):.3f}",
+            f"{o.metrics.get('ndcg@3', float('nan')):.3f}",
+            f"{o.metrics.get('hit_rate@3', float('nan')):.3f}",
+            str(o.version),
+            outcome,
+        )
     out.print(table)
 
 
 def _distinct_tags(summary: CycleSummary) -> int:
     lake_tags = summary.extra.get("distinct_tags")
     return int(lake_tags) if lake_tags is not None else len(summary.ingest.tags)
+
+
+models_app = typer.Typer(help="Registered models: list, inspect, promote, roll back.")
+app.add_typer(models_app, name="models")
+
+
+def _check_reachable(uri: str) -> None:
+    """Fail in seconds, not after MLflow's minutes of retries, when the server is down."""
+    import urllib.error
+    import urllib.request
+
+    if not uri.startswith("http"):
+        return
+    try:
+        urllib.request.urlopen(f"{uri}/health", timeout=5).close()
+    except (urllib.error.URLError, OSError):
+        raise _fail(
+            f"MLflow at {uri} is not reachable: start it with `make run` "
+            "or point MLFLOW_TRACKING_URI at a running server",
+            code=1,
+        ) from None
+
+
+def _registry() -> Registry:
+    from socialsuggest.registry import Registry
+
+    uri, _ = _tracking(load_settings(), start=False)
+    _check_reachable(uri)
+    return Registry(uri)
+
+
+@models_app.command("ls")
+def models_ls(
+    family: Annotated[str | None, typer.Option(help="tags, hashtags, replies, trends")] = None,
+) -> None:
+    """Registered models with their production / staging versions."""
+    from socialsuggest.registry import PRODUCTION, STAGING
+
+    registry = _registry()
+    table = Table(title=f"registered models at {registry.tracking_uri}")
+    for column in ("model", "production", "staging", "latest", "latest gate"):
+        table.add_column(column)
+    for name in registry.models(family):
+        versions = registry.versions(name)
+        latest = versions[-1] if versions else None
+        prod, staged = (registry.version_by_alias(name, a) for a in (PRODUCTION, STAGING))
+        table.add_row(
+            name,
+            str(prod.version) if prod else "-",
+            str(staged.version) if staged else "-",
+            str(latest.version) if latest else "-",
+            ("accepted" if latest.accepted else "rejected") if latest else "-",
+        )
+    out.print(table)
+
+
+@models_app.command("show")
+def models_show(name: Annotated[str, typer.Argument(help="e.g. tags.acme")]) -> None:
+    """Versions of one model (gate results, data window, code) and its alias history."""
+    registry = _registry()
+    versions = registry.versions(name)
+    if not versions:
+        raise _fail(f"model {name!r} is not registered")
+    table = Table(title=name)
+    for column in ("version", "aliases", "gate", "data window", "code", "replaces", "created"):
+        table.add_column(column)
+    for v in versions:
+        gate = "accepted" if v.accepted else "rejected: " + v.tags.get("gate.reasons", "")
+        start, end = (v.tags.get(f"data_window.{e}", "?")[:10] for e in ("start", "end"))
+        table.add_row(
+            str(v.version),
+            ",".join(v.aliases) or "-",
+            gate,
+            f"{start}..{end}",
+            v.tags.get("code_version", "?"),
+            v.tags.get("replaces_production_version", "-"),
+            v.created,
+        )
+    out.print(table)
+    history = registry.alias_history(name)
+    if history:
+        moves = Table(title="alias moves")
+        for column in ("at", "alias", "from", "to", "actor", "reason"):
+            moves.add_column(column)
+        for event in history:
+            moves.add_row(
+                *(str(event.get(c)) for c in ("at", "alias", "from", "to", "actor", "reason"))
+            )
+        out.print(moves)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="e.g. tags.acme")],
+    version: Annotated[int | None, typer.Option(help="default: the staging version")] = None,
+    reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")] = "manual promotion",
+    actor: Annotated[
+        str | None, typer.Option(help="who (default: $SOCIALSUGGEST_ACTOR/$USER)")
+    ] = None,
+) -> None:
+    """Move `production` to a version (accepted versions only)."""
+    from socialsuggest.registry import default_actor
+
+    registry = _registry()
+    try:
+        info = registry.promote(name, version, actor=actor or default_actor(), reason=reason)
+    except Exception as exc:  # RegistryError, or MLflow's (unknown model or version)
+        raise _fail(str(exc), code=1) from None
+    out.print(f"{name}: production is now version {info.version}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="e.g. tags.acme")],
+    to: Annotated[
+        int | None, typer.Option("--to", help="default: the version production replaced")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")] = "manual rollback",
+    actor: Annotated[
+        str | None, typer.Option(help="who (default: $SOCIALSUGGEST_ACTOR/$USER)")
+    ] = None,
+) -> None:
+    """Move `production` back to the previous accepted version (or --to VERSION)."""
+    from socialsuggest.registry import default_actor
+
+    registry = _registry()
+    try:
+        info = registry.rollback(name, to, actor=actor or default_actor(), reason=reason)
+    except Exception as exc:  # RegistryError, or MLflow's (unknown model or version)
+        raise _fail(str(exc), code=1) from None
+    out.print(f"{name}: production rolled back to version {info.version}")
+
+
+@app.command()
+def preprocess(
+    full: Annotated[bool, typer.Option("--full", help="ignore state, recompute all")] = False,
+) -> None:
+    """Spark preprocessing of the tag family (incremental: only changed partitions)."""
+    from socialsuggest.processing.spark import get_spark
+    from socialsuggest.processing.tags import preprocess_tags
+
+    settings = load_settings()
+    lake = Lake.from_settings(settings)
+    report = preprocess_tags(
+        get_spark(settings), lake, settings=settings, full=full, progress=console.print
+    )
+    out.print_json(json.dumps(report.summary(), default=str))
+
+
+@app.command()
+def train(
+    org: Annotated[
+        list[str] | None, typer.Option(help="org to train (repeatable; default all)")
+    ] = None,
+    engine: Annotated[
+        EngineChoice, typer.Option(help="training fan-out: local pool or spark")
+    ] = EngineChoice.local,
+    dry_run: Annotated[bool, typer.Option(help="train and gate, promote nothing")] = False,
+) -> None:
+    """Preprocess, train, gate, register and promote the tag models (no ingest)."""
+    from socialsuggest.pipeline.tags_cycle import run_tags_cycle
+    from socialsuggest.registry import Registry
+
+    settings = load_settings()
+    uri, server = _tracking(settings, start=True)
+    try:
+        report = run_tags_cycle(
+            settings,
+            Registry(uri),
+            orgs=[o for o in org or [] if o] or None,
+            engine=engine.value,
+            dry_run=dry_run,
+            say=lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True),
+        )
+    finally:
+        if server is not None:
+            server.stop()
+    _print_tags(report)
+    if not any(o.trained for o in report.orgs):
+        raise _fail("no org could be trained", code=1)
+
+
+class FormatChoice(StrEnum):
+    fasttext = "fasttext"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@app.command()
+def evaluate(
+    train_file: Annotated[Path, typer.Option("--train", help="labelled training file")],
+    test_file: Annotated[Path, typer.Option("--test", help="labelled test file")],
+    fmt: Annotated[FormatChoice, typer.Option("--format", help="file format")] = (
+        FormatChoice.fasttext
+    ),
+) -> None:
+    """Train the tag model on TRAIN, print its metrics on TEST as JSON (like `annif eval`).
+
+    fasttext: `__label__a __label__b text` lines; jsonl: {"text", "tags"[, "network",
+    "message_type", "created_at"]}; csv: columns text and tags (JSON list or a|b).
+    """
+    from socialsuggest.training.offline import evaluate_files
+
+    try:
+        result = evaluate_files(train_file, test_file, fmt.value)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    out.print_json(json.dumps(result, default=str))
 
 
 def main() -> None:  # console-script entry point

@@ -1,10 +1,9 @@
 """One daily cycle on embedded defaults.
 
-Today the cycle is: make sure sample data exists (generated once per seed and
-size, so re-runs reuse it), ingest it (idempotent: a second run adds nothing), and
-summarise what the lake now holds. Later stages (preprocessing, training, gates,
-registry, serving) append themselves here, so `make run`, the CLI and the Airflow
-DAG keep calling the same function.
+Make sure sample data exists (generated once per seed and size, so re-runs reuse
+it), ingest it (idempotent: a second run adds nothing), then run the tag family's
+cycle (preprocess, train, gate, register, promote) and summarise. `make run`, the
+CLI and the Airflow DAG all call this one function.
 """
 
 from __future__ import annotations
@@ -22,7 +21,10 @@ import pyarrow.compute as pc
 from socialsuggest.config import Settings
 from socialsuggest.ingest import IngestReport, ingest_paths
 from socialsuggest.lake import DatasetStats, Lake
+from socialsuggest.pipeline.tags_cycle import TagsCycleReport, run_tags_cycle
+from socialsuggest.registry import Registry
 from socialsuggest.sampledata import generate
+from socialsuggest.training.fanout import Engine
 
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
 
@@ -35,6 +37,7 @@ class CycleSummary:
     raw: list[DatasetStats]
     quarantine: list[DatasetStats]
     extra: dict[str, Any] = field(default_factory=dict)
+    tags: TagsCycleReport | None = None
 
     def rows(self, zone: str, dataset: str) -> int:
         stats = self.raw if zone == "raw" else self.quarantine
@@ -51,6 +54,7 @@ class CycleSummary:
                 "orgs": max((s.orgs for s in self.raw if s.dataset == "messages"), default=0),
             },
             **self.extra,
+            "tags": self.tags.as_dict() if self.tags else None,
         }
 
 
@@ -92,9 +96,18 @@ def run_cycle(
     messages: int = 20_000,
     days: int = 30,
     seed: int = 42,
+    registry: Registry | None = None,
+    engine: Engine = "local",
+    dry_run: bool = False,
+    train_orgs: list[str] | None = None,
     progress: Progress | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> CycleSummary:
-    """Run the cycle; ``progress(step, advance, total)`` reports per-step advance."""
+    """Run the cycle; ``progress(step, advance, total)`` reports per-step advance.
+
+    Without a registry the cycle stops after ingest (no model work); with one, the
+    tag family is preprocessed, trained, gated, registered and promoted.
+    """
     step = progress or (lambda *_: None)
     sample = ensure_sample_data(
         settings,
@@ -113,7 +126,13 @@ def run_cycle(
         flush_rows=settings.ingest_flush_rows,
         progress=lambda n: step("ingest", n, total_records),
     )
+    tags = (
+        run_tags_cycle(settings, registry, orgs=train_orgs, engine=engine, dry_run=dry_run, say=say)
+        if registry is not None
+        else None
+    )
     return CycleSummary(
+        tags=tags,
         sample_dir=str(sample),
         lake_root=lake.root,
         ingest=report,

@@ -1,0 +1,80 @@
+"""Hyper-parameters of the tag model, frozen so a trained model records exactly what built it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TagModelConfig:
+    """Everything that shapes a tag model; defaults are the ones the benchmark supports.
+
+    See ``benchmarks/reports/tags_accuracy.md`` for what each choice bought.
+    """
+
+    #: Tags with fewer positive training examples are not modelled (left to the recent
+    #: list): a classifier from 4 examples is mostly noise and costs a fit per tag.
+    min_positives: int = 5
+    #: A tag whose validation AUC lower bound is below this is switched off.
+    auc_lower_bound: float = 0.6
+    #: Confidence level of the AUC interval (Hanley-McNeil).
+    ci_level: float = 0.95
+    #: Inverse L2 strength of each per-tag logistic regression.
+    C: float = 10.0
+    #: Word n-gram range of the TF-IDF features.
+    word_ngrams: tuple[int, int] = (1, 2)
+    #: Character n-gram range (``char_wb``) appended to the word features; None = off.
+    char_ngrams: tuple[int, int] | None = None
+    #: Terms seen in fewer messages are dropped (typos, ids: they only overfit).
+    min_df: int = 2
+    #: Cap on each vocabulary (word and char separately); bounds model size per org.
+    max_features: int | None = 100_000
+    #: Scale features per tag by the NB log-count ratio (Wang & Manning 2012).
+    nb_scaling: bool = False
+    #: Laplace smoothing of the NB log-count ratio.
+    nb_alpha: float = 1.0
+    #: sklearn class_weight for each per-tag model. None keeps probabilities comparable
+    #: across tags, which the cross-tag ranking needs.
+    class_weight: Literal["balanced"] | None = None
+    #: Suggestions shown per message.
+    k: int = 3
+    #: Half-life in days of the usage decay that orders the org's recent tags: a tag
+    #: used often lately outranks one used once this morning (newest-first alone hit
+    #: 7-15% at 3 on the benchmark corpora). None = order by last use only.
+    recent_half_life_days: float | None = 7.0
+    #: How many recent tags the hybrid considers when topping up; among them it shows
+    #: the ones the classifier finds most likely for this message, so the slots below
+    #: the thresholds go to recent tags that also fit the text.
+    recent_pool: int = 100
+    #: Beta of the F-beta score each per-tag threshold maximises on validation.
+    threshold_beta: float = 2.0
+    #: One-hot ``network`` and ``message_type`` appended to the text features.
+    use_metadata: bool = True
+    #: After gating and thresholds are chosen on validation, refit each enabled tag on
+    #: train + validation: validation is the newest data, the most like tomorrow's.
+    refit_on_valid: bool = True
+    #: liblinear stopping tolerance; its command-line default for the dual LR is 0.1,
+    #: sklearn's 1e-4 buys nothing measurable on rankings and costs several times the time.
+    tol: float = 1e-2
+    #: Threads fitting per-tag models in parallel (liblinear releases the GIL).
+    n_jobs: int = 1
+
+    def __post_init__(self) -> None:
+        if self.min_positives < 1:
+            raise ValueError("min_positives must be >= 1")
+        if not 0 < self.ci_level < 1:
+            raise ValueError("ci_level must be in (0, 1)")
+        if self.C <= 0:
+            raise ValueError("C must be > 0")
+        if self.k < 1:
+            raise ValueError("k must be >= 1")
+        if self.recent_pool < 1:
+            raise ValueError("recent_pool must be >= 1")
+        if self.recent_half_life_days is not None and self.recent_half_life_days <= 0:
+            raise ValueError("recent_half_life_days must be > 0 or None")
+        if self.threshold_beta <= 0:
+            raise ValueError("threshold_beta must be > 0")
+        for name, rng in (("word_ngrams", self.word_ngrams), ("char_ngrams", self.char_ngrams)):
+            if rng is not None and not 1 <= rng[0] <= rng[1]:
+                raise ValueError(f"{name} must be (lo, hi) with 1 <= lo <= hi, got {rng}")

@@ -1,0 +1,448 @@
+"""The tag-suggestion model: per-tag gated classifiers topped up with recently used tags.
+
+Lifecycle: ``TagModel.fit(train, valid, config)`` on one org's examples → pickled into
+an MLflow artifact → ``suggest`` at serving time with the org's live recent-tag list;
+``with_archived`` switches tags off when an org archives them, without retraining.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+from scipy.special import expit
+
+from socialsuggest.models.tags.config import TagModelConfig
+from socialsuggest.models.tags.features import FeatureBuilder
+from socialsuggest.models.tags.linear import best_threshold, fit_tags
+from socialsuggest.training.metrics import auc_with_ci
+
+Mode = Literal["hybrid", "model", "recent"]
+Source = Literal["model", "recent"]
+Reason = Literal[
+    "ok",
+    "too_few_examples",
+    "auc_lower_bound_below_threshold",
+    "archived",
+    "no_validation_positives",
+    "no_validation_negatives",
+    "no_vocabulary",
+]
+REQUIRED_COLUMNS = ("text", "tags")
+FloatArray = npt.NDArray[np.floating[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """One suggested tag. ``score`` is the model probability for ``source="model"`` and
+    0.0 for ``source="recent"`` (a recent tag is shown for its recency, not a score)."""
+
+    tag: str
+    score: float
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class TagStats:
+    """What training learned about one tag; the row of the per-tag gate report.
+
+    ``n_pos``/``n_neg`` count the validation examples the AUC interval rests on;
+    ``n_train_pos`` the training positives that decided whether the tag is modelled.
+    Undefined numbers are nan.
+    """
+
+    tag: str
+    n_train_pos: int
+    n_pos: int
+    n_neg: int
+    auc: float
+    ci_low: float
+    ci_high: float
+    threshold: float
+    enabled: bool
+    reason: Reason
+
+
+def _tag_lists(df: pd.DataFrame) -> list[list[str]]:
+    """Tags as plain lists: Parquet round-trips give numpy arrays, missing gives None."""
+    return [[] if t is None else [str(x) for x in t] for t in df["tags"]]
+
+
+def _check_columns(df: pd.DataFrame, what: str) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} is missing column(s) {missing}")
+
+
+def _indicator(tag_lists: Sequence[Sequence[str]], tags: Sequence[str]) -> npt.NDArray[np.bool_]:
+    index = {t: j for j, t in enumerate(tags)}
+    y = np.zeros((len(tag_lists), len(tags)), dtype=bool)
+    for i, row in enumerate(tag_lists):
+        for t in row:
+            j = index.get(t)
+            if j is not None:
+                y[i, j] = True
+    return y
+
+
+def _recent_order(
+    frames: Sequence[pd.DataFrame], archived: frozenset[str], half_life_days: float | None
+) -> tuple[tuple[str, ...], dict[str, float]]:
+    """The org's tags by recency-weighted use, most relevant first, and their prior.
+
+    The prior is the recency-weighted share of messages carrying the tag: an estimate
+    of P(tag) comparable with the classifiers' probabilities, used to rank recent
+    tags the classifier cannot score (not modelled, or switched off by the gate).
+
+    Each use counts ``0.5 ** (age / half_life)``, age measured from the newest
+    message; ties (and ``half_life_days=None``) fall back to the last use, later
+    row first. Without timestamps, row order stands in for time.
+    """
+    times: list[Any] = []
+    rows: list[list[str]] = []
+    for df in frames:
+        rows.extend(_tag_lists(df))
+        if "created_at" in df.columns:
+            times.extend(df["created_at"].tolist())
+        else:
+            times.extend([None] * len(df))
+    have_times = bool(times) and all(t is not None and not pd.isna(t) for t in times)
+    order = (
+        sorted(range(len(rows)), key=lambda i: (times[i], i))
+        if have_times
+        else list(range(len(rows)))
+    )
+    if have_times:
+        newest = max(times)
+        ages = [(newest - t).total_seconds() / 86400 for t in times]
+    else:
+        ages = [float(len(rows) - 1 - i) for i in range(len(rows))]
+    weight: dict[str, float] = {}
+    last_use: dict[str, int] = {}
+    for rank, i in enumerate(order):
+        decay = 1.0 if half_life_days is None else 0.5 ** (ages[i] / half_life_days)
+        for tag in rows[i]:
+            if tag in archived:
+                continue
+            weight[tag] = weight.get(tag, 0.0) + decay
+            last_use[tag] = rank
+    total = sum(1.0 if half_life_days is None else 0.5 ** (ages[i] / half_life_days) for i in order)
+    prior = {t: w / total for t, w in weight.items()} if total else {}
+    if half_life_days is None:
+        return tuple(sorted(last_use, key=lambda t: -last_use[t])), prior
+    return tuple(sorted(weight, key=lambda t: (-weight[t], -last_use[t]))), prior
+
+
+def _unmodelled_stats(tag: str, n_train_pos: int, reason: Reason) -> TagStats:
+    nan = math.nan
+    return TagStats(tag, n_train_pos, 0, 0, nan, nan, nan, nan, False, reason)
+
+
+def _gate(
+    tag: str, n_train_pos: int, y: npt.NDArray[np.bool_], p: FloatArray, config: TagModelConfig
+) -> TagStats:
+    """Validation verdict for one modelled tag: AUC interval, threshold, on or off."""
+    n_pos = int(y.sum())
+    n_neg = int(y.size - n_pos)
+    if n_pos == 0 or n_neg == 0:
+        reason: Reason = "no_validation_positives" if n_pos == 0 else "no_validation_negatives"
+        nan = math.nan
+        return TagStats(tag, n_train_pos, n_pos, n_neg, nan, nan, nan, nan, False, reason)
+    auc, low, high = auc_with_ci(y, p, config.ci_level)
+    threshold, _ = best_threshold(y, p, config.threshold_beta)
+    enabled = low >= config.auc_lower_bound
+    reason = "ok" if enabled else "auc_lower_bound_below_threshold"
+    return TagStats(tag, n_train_pos, n_pos, n_neg, auc, low, high, threshold, enabled, reason)
+
+
+@dataclass
+class TagModel:
+    """A fitted per-org tag model. Pure and picklable: no handles, no I/O.
+
+    ``tags`` orders the columns of ``predict_proba``; ``tag_report`` has one entry per
+    tag seen in training (modelled or not); ``recent_tags`` is the fallback list stored
+    at training time, newest first.
+    """
+
+    config: TagModelConfig
+    tags: tuple[str, ...]
+    features: FeatureBuilder | None
+    coef: npt.NDArray[np.float32]
+    intercept: FloatArray
+    thresholds: FloatArray
+    tag_report: dict[str, TagStats]
+    recent_tags: tuple[str, ...]
+    archived: frozenset[str] = field(default_factory=frozenset)
+    #: Recency-weighted share of messages carrying each tag (ranks unscored recent tags).
+    recent_prior: dict[str, float] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- training
+    @classmethod
+    def fit(
+        cls,
+        train: pd.DataFrame,
+        valid: pd.DataFrame,
+        config: TagModelConfig | None = None,
+        archived: Iterable[str] = (),
+    ) -> TagModel:
+        """Fit on ``train``, gate and pick thresholds on ``valid`` (the later period).
+
+        ``archived`` tags are neither modelled nor suggested.
+        """
+        config = config or TagModelConfig()
+        _check_columns(train, "train")
+        _check_columns(valid, "valid")
+        archived_set = frozenset(archived)
+        train_tags, valid_tags = _tag_lists(train), _tag_lists(valid)
+        counts = Counter(t for row in train_tags for t in set(row))
+        seen = sorted(set(counts) | {t for row in valid_tags for t in row})
+        report: dict[str, TagStats] = {}
+        modelled: list[str] = []
+        for tag in seen:
+            if tag in archived_set:
+                report[tag] = _unmodelled_stats(tag, counts[tag], "archived")
+            elif counts[tag] < config.min_positives or counts[tag] >= len(train):
+                report[tag] = _unmodelled_stats(tag, counts[tag], "too_few_examples")
+            else:
+                modelled.append(tag)
+        recent, prior = _recent_order([train, valid], archived_set, config.recent_half_life_days)
+        features = None
+        if modelled:
+            try:
+                features = FeatureBuilder.fit(train, config)
+            except ValueError:  # empty vocabulary: nothing to learn from
+                for tag in modelled:
+                    report[tag] = _unmodelled_stats(tag, counts[tag], "no_vocabulary")
+                modelled = []
+        model = cls._empty(config, report, recent, archived_set, features)
+        model.recent_prior = prior
+        if modelled and features is not None:
+            model._fit_modelled(train, valid, train_tags, valid_tags, modelled, counts)
+        return model
+
+    @classmethod
+    def _empty(
+        cls,
+        config: TagModelConfig,
+        report: dict[str, TagStats],
+        recent: tuple[str, ...],
+        archived: frozenset[str],
+        features: FeatureBuilder | None,
+    ) -> TagModel:
+        n_features = features.n_features if features is not None else 0
+        return cls(
+            config=config,
+            tags=(),
+            features=features,
+            coef=np.zeros((n_features, 0), dtype=np.float32),
+            intercept=np.zeros(0),
+            thresholds=np.zeros(0),
+            tag_report=report,
+            recent_tags=recent,
+            archived=archived,
+        )
+
+    def _fit_modelled(
+        self,
+        train: pd.DataFrame,
+        valid: pd.DataFrame,
+        train_tags: list[list[str]],
+        valid_tags: list[list[str]],
+        modelled: list[str],
+        counts: Counter[str],
+    ) -> None:
+        assert self.features is not None
+        x_train, x_valid = self.features.transform(train), self.features.transform(valid)
+        y_train, y_valid = _indicator(train_tags, modelled), _indicator(valid_tags, modelled)
+        self.tags = tuple(modelled)
+        self.coef, self.intercept = fit_tags(x_train, y_train, self.config)
+        p_valid = self._proba_from_features(x_valid)
+        for j, tag in enumerate(modelled):
+            stats = _gate(tag, counts[tag], y_valid[:, j], p_valid[:, j], self.config)
+            self.tag_report[tag] = stats
+        self.thresholds = np.array(
+            [
+                self.tag_report[t].threshold if self.tag_report[t].enabled else np.inf
+                for t in modelled
+            ]
+        )
+        if self.config.refit_on_valid and len(valid):
+            self._refit_enabled(sp.vstack([x_train, x_valid], format="csr"), y_train, y_valid)
+
+    def _refit_enabled(
+        self, x_all: sp.csr_matrix, y_train: npt.NDArray[np.bool_], y_valid: npt.NDArray[np.bool_]
+    ) -> None:
+        """Refit enabled tags on train + valid, keeping the gate verdicts and thresholds.
+
+        The thresholds were tuned on the train-only model; the refit model sees ~10% more
+        data, so its scores shift little, while the newest examples help the most.
+        """
+        cols = [j for j, t in enumerate(self.tags) if self.tag_report[t].enabled]
+        if not cols:
+            return
+        y_all = np.vstack([y_train, y_valid])[:, cols]
+        coef, intercept = fit_tags(x_all, y_all, self.config)
+        self.coef[:, cols] = coef
+        self.intercept[cols] = intercept
+
+    # -------------------------------------------------------------- prediction
+    def _proba_from_features(self, x: sp.csr_matrix) -> FloatArray:
+        logits = np.asarray(x.astype(np.float32) @ self.coef, dtype=float) + self.intercept
+        return np.asarray(expit(logits), dtype=float)
+
+    def predict_proba(self, df: pd.DataFrame) -> FloatArray:
+        """Probability of each modelled tag (columns in ``self.tags`` order), gate ignored."""
+        if self.features is None or not self.tags:
+            return np.zeros((len(df), len(self.tags)))
+        return self._proba_from_features(self.features.transform(df))
+
+    @property
+    def active_mask(self) -> npt.NDArray[np.bool_]:
+        """Modelled tags the model may suggest: enabled by the gate and not archived."""
+        return np.array(
+            [self.tag_report[t].enabled and t not in self.archived for t in self.tags],
+            dtype=bool,
+        )
+
+    def suggest(
+        self,
+        df: pd.DataFrame,
+        k: int | None = None,
+        mode: Mode = "hybrid",
+        recent: Sequence[str] | None = None,
+    ) -> list[list[Suggestion]]:
+        """Up to ``k`` suggestions per row of ``df``, best first.
+
+        - ``hybrid`` (production): active tags whose probability clears their own F-beta
+          threshold, by probability, then topped up to ``k`` with recent tags.
+        - ``model``: the top ``k`` active tags by probability with no threshold, so every
+          row gets a full ranking; this is what ranking metrics of the classifier use.
+        - ``recent``: the first ``k`` recent tags, the same for every row.
+
+        ``recent`` overrides the list stored at training time (serving passes the live
+        one). Archived tags never appear, whatever the mode or the list passed.
+        """
+        k = self.config.k if k is None else k
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if mode not in ("hybrid", "model", "recent"):
+            raise ValueError(f"mode must be hybrid, model or recent, got {mode!r}")
+        source = self.recent_tags if recent is None else recent
+        fallback = [t for t in dict.fromkeys(source) if t not in self.archived]
+        if mode == "recent":
+            row = [Suggestion(t, 0.0, "recent") for t in fallback[:k]]
+            return [list(row) for _ in range(len(df))]
+        proba = self.predict_proba(df)
+        floor = self.thresholds if mode == "hybrid" else np.full(len(self.tags), -np.inf)
+        eligible = self.active_mask & (proba >= floor)
+        top = _top_k(np.where(eligible, proba, -np.inf), k)
+        if mode == "model":
+            return [
+                [Suggestion(self.tags[j], float(proba[i, j]), "model") for j in top[i]]
+                for i in range(len(df))
+            ]
+        pool = fallback[: self.config.recent_pool]
+        column = {t: j for j, t in enumerate(self.tags) if self.active_mask[j]}
+        return [
+            _hybrid_row(
+                [(self.tags[j], float(proba[i, j])) for j in top[i]],
+                pool,
+                k,
+                proba[i],
+                column,
+                self.recent_prior,
+            )
+            for i in range(len(df))
+        ]
+
+    # ---------------------------------------------------------------- lifecycle
+    def with_archived(self, tags: Iterable[str]) -> TagModel:
+        """A copy in which ``tags`` are archived too; shares the fitted arrays (read-only)."""
+        archived = self.archived | frozenset(tags)
+        report = {
+            t: replace(s, enabled=False, reason="archived") if t in archived else s
+            for t, s in self.tag_report.items()
+        }
+        recent = tuple(t for t in self.recent_tags if t not in archived)
+        clone = copy.copy(self)
+        clone.archived, clone.tag_report, clone.recent_tags = archived, report, recent
+        return clone
+
+    def archive(self, tags: Iterable[str]) -> None:
+        """Archive ``tags`` in place (see ``with_archived`` for the non-mutating form)."""
+        updated = self.with_archived(tags)
+        self.archived, self.tag_report = updated.archived, updated.tag_report
+        self.recent_tags = updated.recent_tags
+
+    def summary(self) -> dict[str, int]:
+        """Counts for logs and model-registry tags: what was seen, modelled, switched on."""
+        reasons = Counter(s.reason for s in self.tag_report.values() if not s.enabled)
+        out = {
+            "n_tags_seen": len(self.tag_report),
+            "n_modelled": len(self.tags),
+            "n_enabled": sum(s.enabled for s in self.tag_report.values()),
+            "n_disabled": sum(reasons.values()),
+            "n_recent": len(self.recent_tags),
+        }
+        for reason in (
+            "too_few_examples",
+            "auc_lower_bound_below_threshold",
+            "archived",
+            "no_validation_positives",
+            "no_validation_negatives",
+            "no_vocabulary",
+        ):
+            out[f"n_disabled_{reason}"] = reasons.get(reason, 0)
+        return out
+
+
+def _top_k(scores: FloatArray, k: int) -> list[list[int]]:
+    """Column indices of the ``k`` highest finite scores per row, best first."""
+    n, m = scores.shape
+    if m == 0:
+        return [[] for _ in range(n)]
+    kk = min(k, m)
+    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    rows = np.arange(n)[:, None]
+    order = np.argsort(-scores[rows, part], axis=1, kind="stable")
+    best = part[rows, order]
+    return [[int(j) for j in best[i] if np.isfinite(scores[i, j])] for i in range(n)]
+
+
+def _hybrid_row(
+    above: list[tuple[str, float]],
+    pool: Sequence[str],
+    k: int,
+    proba: FloatArray,
+    column: dict[str, int],
+    prior: dict[str, float],
+) -> list[Suggestion]:
+    """Model tags above their thresholds, merged with the org's recent tags.
+
+    Every candidate carries a probability estimate: the classifier's for a model tag
+    (and for a recent tag it can score), the recency-weighted prior for a recent tag
+    it cannot (not modelled, or switched off by its AUC gate). The best ``k`` by that
+    estimate are shown, so a tag nearly every message carries (a collection's own
+    hashtag, say) is not lost because its classifier cannot beat its base rate, and
+    a below-threshold classifier guess never pushes out a likelier recent tag.
+    Sources stay honest: ``model`` cleared a tuned threshold, ``recent`` did not.
+    """
+    chosen = {tag for tag, _ in above}
+    candidates = [(score, 0, tag) for tag, score in above]
+    for tag in pool:
+        if tag not in chosen:
+            score = float(proba[column[tag]]) if tag in column else prior.get(tag, 0.0)
+            candidates.append((score, 1, tag))
+    candidates.sort(key=lambda c: (-c[0], c[1]))
+    return [
+        Suggestion(tag, score if source == 0 else 0.0, "model" if source == 0 else "recent")
+        for score, source, tag in candidates[:k]
+    ]

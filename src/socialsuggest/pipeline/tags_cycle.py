@@ -1,0 +1,205 @@
+"""The daily cycle of the tag family after ingest.
+
+preprocess (Spark, incremental) → train every org (fan-out) → evaluate production
+on the candidate's test window → gate → log + register (accepted or rejected, with
+reasons) → ``staging`` → ``production``. A rejected or failed org keeps its current
+production version serving; ``dry_run`` trains and gates but moves no alias.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from socialsuggest.config import Settings
+from socialsuggest.lake import Lake
+from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.processing.spark import get_spark
+from socialsuggest.processing.tags import preprocess_tags
+from socialsuggest.quality import GateConfig, model_gate
+from socialsuggest.registry import PRODUCTION, STAGING, Candidate, Registry, model_name
+from socialsuggest.registry.pyfunc import TagSuggesterModel
+from socialsuggest.training.fanout import (
+    Engine,
+    processed_orgs,
+    train_orgs_local,
+    train_orgs_spark,
+)
+from socialsuggest.training.job import OrgResult
+from socialsuggest.training.metrics import evaluate_model
+from socialsuggest.training.plots import training_plots
+
+log = logging.getLogger(__name__)
+FAMILY = "tags"
+Say = Callable[[str], None]
+
+
+@dataclass
+class OrgOutcome:
+    org: str
+    trained: bool
+    error: str | None = None
+    version: int | None = None
+    gate_passed: bool = False
+    gate_reasons: list[str] = field(default_factory=list)
+    promoted: bool = False
+    production_before: int | None = None
+    production_after: int | None = None
+    enabled_tags: int = 0
+    disabled_tags: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    train_seconds: float = 0.0
+
+
+@dataclass
+class TagsCycleReport:
+    preprocess: dict[str, Any]
+    orgs: list[OrgOutcome]
+    engine: str
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _candidate(result: OrgResult, gate_passed: bool, reasons: list[str], folder: Path) -> Candidate:
+    assert result.model is not None and result.test is not None
+    plots = training_plots(result.model, result.test, result.metrics, folder)
+    report = pd.DataFrame([asdict(s) for s in result.model.tag_report.values()])
+    report_path = folder / "tag_report.csv"
+    report.to_csv(report_path, index=False)
+    example = result.test.loc[:, ["text", "network", "message_type"]].head(3).reset_index(drop=True)
+    return Candidate(
+        family=FAMILY,
+        org=result.org,
+        model=result.model,
+        python_model=TagSuggesterModel(result.model, k=result.model.config.k),
+        input_example=example,
+        metrics=_logged_metrics(result),
+        params=asdict(result.model.config),
+        data_window=result.window,
+        gate_passed=gate_passed,
+        gate_reasons=reasons,
+        artifacts={**plots, "tag_report": report_path},
+    )
+
+
+def _logged_metrics(result: OrgResult) -> dict[str, float]:
+    counts = {f"rows.{k}": float(v) for k, v in result.counts.items()}
+    summary = {k: float(v) for k, v in result.summary.items()}
+    return {**result.flat_metrics(), **summary, **counts, "train_seconds": result.seconds}
+
+
+def _production_metrics(
+    registry: Registry, name: str, test: pd.DataFrame
+) -> dict[str, float] | None:
+    """Production's hybrid metrics on the candidate's own test window (same data)."""
+    loaded = registry.load(name, PRODUCTION)
+    if loaded is None:
+        return None
+    _, python_model = loaded
+    metrics: dict[str, float] = evaluate_model(python_model.model, test)["hybrid"]
+    return metrics
+
+
+def publish(
+    registry: Registry,
+    result: OrgResult,
+    *,
+    gate_config: GateConfig,
+    dry_run: bool,
+    actor: str,
+) -> OrgOutcome:
+    """Gate, register and (unless dry-run or rejected) promote one org's candidate."""
+    name = model_name(FAMILY, result.org)
+    outcome = OrgOutcome(org=result.org, trained=result.ok, error=result.error,
+                         train_seconds=round(result.seconds, 2))  # fmt: skip
+    if not result.ok or result.model is None or result.test is None:
+        return outcome
+    before = registry.version_by_alias(name, PRODUCTION)
+    outcome.production_before = outcome.production_after = before.version if before else None
+    production = _production_metrics(registry, name, result.test) if before else None
+    gate = model_gate(
+        enabled_tags=result.summary["n_enabled"],
+        candidate=result.metrics["hybrid"],
+        production=production,
+        config=gate_config,
+    )
+    outcome.gate_passed, outcome.gate_reasons = gate.passed, gate.reasons
+    outcome.enabled_tags = result.summary["n_enabled"]
+    outcome.disabled_tags = result.summary["n_disabled"]
+    outcome.metrics = {k: round(v, 4) for k, v in result.metrics["hybrid"].items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        candidate = _candidate(result, gate.passed, gate.reasons, Path(tmp))
+        candidate.extra_tags = {**gate.as_tags(), "dry_run": str(dry_run).lower()}
+        version = registry.log_candidate(candidate)
+    outcome.version = version.version
+    if gate.passed and not dry_run:
+        registry.set_alias(name, STAGING, version.version, actor=actor, reason="passed model gates")
+        registry.promote(name, version.version, actor=actor, reason="daily retrain: gates passed")
+        outcome.promoted = True
+        outcome.production_after = version.version
+    return outcome
+
+
+def run_tags_cycle(
+    settings: Settings,
+    registry: Registry,
+    *,
+    orgs: list[str] | None = None,
+    engine: Engine = "local",
+    dry_run: bool = False,
+    config: TagModelConfig | None = None,
+    gate_config: GateConfig | None = None,
+    actor: str = "daily-cycle",
+    say: Say | None = None,
+) -> TagsCycleReport:
+    say = say or (lambda message: log.info("%s", message))
+    started = time.perf_counter()
+    lake = Lake.from_settings(settings)
+    config = config or TagModelConfig()
+    say("preprocess: starting Spark")
+    spark = get_spark(settings)
+    pre = preprocess_tags(spark, lake, settings=settings)
+    say(
+        f"preprocess: {pre.partitions_processed} partitions processed, "
+        f"{pre.partitions_skipped} unchanged, {pre.rows_written} rows in {pre.seconds:.1f}s"
+    )
+    wanted = orgs or processed_orgs(lake)
+    say(f"train: {len(wanted)} orgs with engine={engine}")
+    as_of = datetime.now(UTC)
+
+    def trained(result: OrgResult) -> None:
+        state = "ok" if result.ok else f"FAILED ({(result.error or '').splitlines()[0]})"
+        say(f"train: {result.org} {state} in {result.seconds:.1f}s")
+
+    if engine == "spark":
+        results = train_orgs_spark(spark, lake, wanted, config, as_of=as_of, progress=trained)
+    else:
+        results = train_orgs_local(settings, wanted, config, as_of=as_of, progress=trained)
+    outcomes = []
+    for result in results:
+        outcome = publish(
+            registry, result, gate_config=gate_config or GateConfig(), dry_run=dry_run, actor=actor
+        )
+        if outcome.version is not None:
+            name = model_name(FAMILY, outcome.org)
+            say(f"registry: {name} v{outcome.version} {_verdict(outcome)}")
+        outcomes.append(outcome)
+    return TagsCycleReport(pre.summary(), outcomes, engine, round(time.perf_counter() - started, 1))
+
+
+def _verdict(outcome: OrgOutcome) -> str:
+    if outcome.promoted:
+        return "promoted to production"
+    if outcome.gate_passed:
+        return "accepted (dry run: not promoted)"
+    return "REJECTED: " + "; ".join(outcome.gate_reasons)

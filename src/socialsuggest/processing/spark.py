@@ -1,0 +1,68 @@
+"""One SparkSession per process, configured the same way for CLI, DAG tasks and tests.
+
+Starting a JVM costs ~10 s, so every caller shares the session ``builder.getOrCreate``
+returns; the settings only decide the master URL. Local defaults are tuned for small,
+many-partition jobs: few shuffle partitions (the default 200 would make hundreds of
+near-empty tasks per stage), UTC session time (``dt`` partitions are UTC days), Arrow
+for pandas exchange and no UI (nothing listens on ports in CI).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from socialsuggest.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+logger = logging.getLogger(__name__)
+
+APP_NAME = "socialsuggest"
+LOCAL_SHUFFLE_PARTITIONS = 4
+_SESSIONS: list[SparkSession] = []  # the session get_spark made, for stop_spark
+
+
+def _is_local(master: str) -> bool:
+    return master.startswith("local")
+
+
+def get_spark(settings: Settings | None = None, *, driver_memory: str = "1g") -> SparkSession:
+    """The process-wide session; created on first call, reused afterwards."""
+    from pyspark.sql import SparkSession
+
+    settings = settings or load_settings()
+    master = settings.spark_master or "local[*]"
+    if _is_local(master):
+        # Python workers must run the interpreter that has socialsuggest installed.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(APP_NAME)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "false")
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+    )
+    if _is_local(master):
+        builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
+        builder = builder.config("spark.default.parallelism", str(LOCAL_SHUFFLE_PARTITIONS))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    _SESSIONS[:] = [spark]
+    logger.info("spark session ready (master=%s, version=%s)", master, spark.version)
+    return spark
+
+
+def stop_spark() -> None:
+    """Stop the shared session if one is running (tests and CLI exit call this)."""
+    while _SESSIONS:
+        _SESSIONS.pop().stop()

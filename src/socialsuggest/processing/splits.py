@@ -1,0 +1,105 @@
+"""Training-time readers of processed data, and the time-based split.
+
+Training runs per org without Spark: one org's processed partitions are small
+enough for pyarrow + pandas, and a training task should not pay a JVM start-up.
+
+Splits are by time, never random: the model is used on messages that arrive after
+it was trained, so validation and test must be the newest data. A random split
+would leak near-duplicate messages of the same day across sets and flatter the
+offline metrics.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import pyarrow as pa
+
+from socialsuggest.lake import Lake
+from socialsuggest.processing.lifecycle import read_tag_events
+from socialsuggest.processing.tags import FAMILY, PROCESSED_SCHEMA
+
+MIN_ROWS = 10
+_ORDER = ["created_at", "message_id"]
+
+
+def load_examples(
+    lake: Lake, org: str, dt_from: date | None = None, dt_to: date | None = None
+) -> pd.DataFrame:
+    """One org's processed examples, oldest first, ``tags`` as Python lists."""
+    files = lake.files("processed", FAMILY, dt_from=dt_from, dt_to=dt_to, orgs=[org])
+    if not files:
+        return PROCESSED_SCHEMA.empty_table().to_pandas()
+    table = lake.read(sorted(f.key for f in files)).cast(PROCESSED_SCHEMA)
+    frame = table.drop_columns(["tags"]).to_pandas()
+    frame["tags"] = pd.Series(table.column("tags").to_pylist(), index=frame.index, dtype=object)
+    # A crash between writing a partition's new file and deleting its old one leaves
+    # both for a moment; the newest write of a message wins.
+    frame = frame.drop_duplicates("message_id", keep="last")
+    return frame.sort_values(_ORDER, kind="stable").reset_index(drop=True)
+
+
+def time_split(
+    df: pd.DataFrame, valid_frac: float = 0.1, test_frac: float = 0.1, *, min_rows: int = MIN_ROWS
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(train, valid, test) by time: test is the newest slice, valid the slice before."""
+    if not (0 < valid_frac < 1 and 0 < test_frac < 1 and valid_frac + test_frac < 1):
+        raise ValueError(
+            f"valid_frac={valid_frac}, test_frac={test_frac}: each must be in (0, 1) "
+            "and their sum below 1"
+        )
+    orgs = sorted(map(str, df["org_id"].unique())) if "org_id" in df.columns else []
+    org = ", ".join(orgs) or "(unknown org)"
+    n = len(df)
+    if n < min_rows:
+        raise ValueError(
+            f"org {org}: {n} examples, at least {min_rows} are needed for a train/valid/test split"
+        )
+    ordered = df.sort_values(_ORDER, kind="stable").reset_index(drop=True)
+    n_test = max(1, round(n * test_frac))
+    n_valid = max(1, round(n * valid_frac))
+    n_train = n - n_valid - n_test
+    if n_train < 1:
+        raise ValueError(f"org {org}: {n} examples leave no training rows")
+    return (
+        ordered.iloc[:n_train].reset_index(drop=True),
+        ordered.iloc[n_train : n_train + n_valid].reset_index(drop=True),
+        ordered.iloc[n_train + n_valid :].reset_index(drop=True),
+    )
+
+
+def load_tag_lifecycle(lake: Lake, org: str | None = None) -> pd.DataFrame:
+    """Latest state per tag: (org_id, tag, created_at, archived_at).
+
+    Events are read in time order, so a tag re-created after being archived is
+    active again (``archived_at`` empty). ``archived_at`` is set only when the last
+    event is an archive; ``created_at`` is the latest creation (empty if none is known).
+    """
+    events: pa.Table = read_tag_events(lake, org)
+    frame = events.to_pandas()
+    columns = ["org_id", "tag", "created_at", "archived_at"]
+    if frame.empty:
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype="datetime64[us, UTC]" if c.endswith("_at") else object)
+                for c in columns
+            }
+        )
+    frame["rank"] = frame["action"].map({"created": 0, "archived": 1}).fillna(2)
+    frame = frame.sort_values(["org_id", "tag", "at", "rank"], kind="stable")
+    created = frame[frame["action"] == "created"].groupby(["org_id", "tag"])["at"].max()
+    last = frame.groupby(["org_id", "tag"]).tail(1).set_index(["org_id", "tag"])
+    out = pd.DataFrame(index=last.index)
+    out["created_at"] = created.reindex(last.index)
+    out["archived_at"] = last["at"].where(last["action"] == "archived")
+    return out.reset_index()[columns].sort_values(["org_id", "tag"]).reset_index(drop=True)
+
+
+def archived_tags(lifecycle: pd.DataFrame, org: str, as_of: datetime) -> set[str]:
+    """Tags of ``org`` archived at ``as_of`` (serving and training drop them)."""
+    rows = lifecycle[(lifecycle["org_id"] == org) & lifecycle["archived_at"].notna()]
+    when = pd.Timestamp(as_of)
+    if when.tzinfo is None:
+        when = when.tz_localize("UTC")
+    return set(rows.loc[rows["archived_at"] <= when, "tag"].astype(str))

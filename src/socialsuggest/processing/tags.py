@@ -1,0 +1,449 @@
+"""Incremental Spark preprocessing of raw messages into per-(dt, org) tag examples.
+
+Why incremental, and how: a daily run should cost one day of data, not the whole
+history. The job keeps a small JSON state (``_state/processing/tags.json``) recording,
+per raw partition ``(dt, org)``, the raw files it read (key -> size), the distinct raw
+tags seen there, a fingerprint of the tag lifecycle *as it applies to those tags on
+that day* and the processed files it wrote. A partition is recomputed when
+
+* it is new, or its raw file set changed (a new part file from a late ingest, or a
+  file rewritten by a GDPR deletion: the size changes),
+* or the lifecycle of one of its tags changed within that day (e.g. a tag archived at
+  T: partitions of days >= T that carry the tag), see :meth:`TagLifecycle.day_fingerprint`.
+
+Trade-offs, stated: sizes, not checksums, detect a rewrite (a same-size rewrite would be
+missed; the lake's catalog sha256 could replace sizes at the cost of reading the
+outbox); a lifecycle event that touches a tag a day never carried costs nothing, but
+the tag set is taken from the last processing of the partition, so it is only as
+fresh as the raw files, which is exactly when it is needed. A partition whose raw
+files all vanished (retention, deletion) has its processed files deleted too.
+
+Replacement is write-new-then-delete-old: a crash in between leaves both versions of
+one partition (readers de-duplicate by message id) and the next run, whose state was
+not yet updated, recomputes the partition and removes every file it did not write.
+Two concurrent runs on one lake are not supported (the DAG serialises them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+
+from socialsuggest.config import Settings, load_settings
+from socialsuggest.lake import Lake, PartitionFile, open_storage
+from socialsuggest.processing.lifecycle import TagLifecycle
+from socialsuggest.processing.text import clean_series
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+logger = logging.getLogger(__name__)
+
+STATE_KEY = "_state/processing/tags.json"
+STATE_VERSION = 1
+RAW_DATASET = "messages"
+FAMILY = "tags"
+
+PROCESSED_SCHEMA = pa.schema(
+    [
+        pa.field("message_id", pa.string(), nullable=False),
+        pa.field("org_id", pa.string(), nullable=False),
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("dt", pa.date32(), nullable=False),
+        pa.field("author_id", pa.string(), nullable=False),
+        pa.field("network", pa.string(), nullable=False),
+        pa.field("message_type", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("text_raw_len", pa.int32(), nullable=False),
+        pa.field("tags", pa.list_(pa.string()), nullable=False),
+    ]
+)
+_WRITTEN_SCHEMA = (
+    "path string, org_id string, dt date, rows long, dropped long, raw_tags array<string>"
+)
+_RAW_COLUMNS = (
+    "message_id string, org_id string, network string, message_type string, "
+    "author_id string, text string, created_at timestamp, "
+    "tags array<struct<tag: string, applied_by: string, applied_at: timestamp>>"
+)
+PartitionId = tuple[date, str]  # (dt, org)
+Progress = Callable[[str], None]
+
+
+# ---- report and state ------------------------------------------------------------------
+@dataclass
+class PreprocessReport:
+    """What one run did; ``nothing_to_do`` means no Spark job ran and nothing was written."""
+
+    partitions_seen: int = 0
+    partitions_processed: int = 0
+    partitions_skipped: int = 0
+    partitions_removed: int = 0
+    rows_written: int = 0
+    files_written: int = 0
+    files_deleted: int = 0
+    dropped_archived: int = 0
+    orgs: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    nothing_to_do: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PartitionState:
+    raw: dict[str, int]
+    tags: list[str]
+    lifecycle: str
+    outputs: list[str]
+    rows: int
+    processed_at: str
+
+
+def _pid_key(pid: PartitionId) -> str:
+    return f"{pid[0].isoformat()}/{pid[1]}"
+
+
+def _pid_parse(text: str) -> PartitionId:
+    day, org = text.split("/", 1)
+    return date.fromisoformat(day), org
+
+
+def load_state(lake: Lake) -> dict[PartitionId, PartitionState]:
+    """The bookkeeping of earlier runs; an unknown version means start over."""
+    if not lake.storage.exists(STATE_KEY):
+        return {}
+    doc = json.loads(lake.storage.get(STATE_KEY))
+    if doc.get("version") != STATE_VERSION:
+        logger.warning("processing state has version %s; recomputing all", doc.get("version"))
+        return {}
+    return {_pid_parse(k): PartitionState(**v) for k, v in doc["partitions"].items()}
+
+
+def save_state(lake: Lake, state: dict[PartitionId, PartitionState]) -> None:
+    doc = {
+        "version": STATE_VERSION,
+        "dataset": f"raw/{RAW_DATASET}",
+        "output": f"processed/{FAMILY}",
+        "updated_at": datetime.now(UTC).isoformat(),
+        "partitions": {_pid_key(pid): asdict(s) for pid, s in sorted(state.items())},
+    }
+    lake.storage.put(STATE_KEY, json.dumps(doc, indent=1, sort_keys=True).encode())
+
+
+# ---- planning (driver, no Spark) -------------------------------------------------------
+def _by_partition(files: list[PartitionFile]) -> dict[PartitionId, dict[str, int]]:
+    grouped: dict[PartitionId, dict[str, int]] = defaultdict(dict)
+    for f in files:
+        grouped[(f.dt, f.org)][f.key] = f.size
+    return dict(grouped)
+
+
+def _is_current(
+    pid: PartitionId, raw: dict[str, int], old: PartitionState | None, lifecycle: TagLifecycle
+) -> bool:
+    if old is None or old.raw != raw:
+        return False
+    return bool(old.lifecycle == lifecycle.day_fingerprint(pid[1], pid[0], old.tags))
+
+
+def lake_path(lake: Lake, key: str) -> str:
+    """Where Spark reads a lake key: the one place that maps keys to Spark paths.
+
+    Locally that is the file path; an ``s3://`` root becomes ``s3a://`` (Spark's
+    Hadoop connector, which needs the hadoop-aws jars configured on the session).
+    """
+    uri = str(lake.storage.uri(key))
+    return "s3a://" + uri[len("s3://") :] if uri.startswith("s3://") else uri
+
+
+# ---- the Spark job ---------------------------------------------------------------------
+def _tag_filter_frame(spark: SparkSession, lifecycle: TagLifecycle, orgs: set[str]) -> DataFrame:
+    from pyspark.sql import types as T
+
+    schema = T.StructType(
+        [
+            T.StructField("org_id", T.StringType(), False),
+            T.StructField("tag", T.StringType(), False),
+            T.StructField(
+                "spans",
+                T.ArrayType(
+                    T.StructType(
+                        [
+                            T.StructField("start", T.TimestampType(), True),
+                            T.StructField("end", T.TimestampType(), True),
+                        ]
+                    )
+                ),
+                False,
+            ),
+        ]
+    )
+    return spark.createDataFrame(lifecycle.rows(orgs), schema)
+
+
+def _examples(spark: SparkSession, paths: list[str], lifecycle_df: DataFrame) -> DataFrame:
+    """Raw messages -> one row per message with lifecycle-filtered, cleaned fields."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.functions import pandas_udf
+
+    # An explicit schema spares Spark reading every file footer to infer one.
+    raw = (
+        spark.read.schema(_RAW_COLUMNS)
+        .parquet(*paths)
+        .select(
+            "message_id",
+            "org_id",
+            "created_at",
+            "author_id",
+            "network",
+            "message_type",
+            F.col("text").alias("text_raw"),
+            "tags",
+            # dt from the file's partition, not from created_at: output must follow the
+            # raw partition so a rewritten raw partition replaces exactly its own output.
+            F.to_date(
+                F.regexp_extract(F.col("_metadata.file_path"), r"/dt=(\d{4}-\d{2}-\d{2})/", 1)
+            ).alias("dt"),
+        )
+    )
+    message_cols = [c for c in raw.columns if c != "tags"]
+    applications = raw.select(*message_cols, F.explode_outer("tags.tag").alias("tag")).join(
+        F.broadcast(lifecycle_df), on=["org_id", "tag"], how="left"
+    )
+    in_span = F.exists(
+        "spans",
+        lambda s: (
+            (s["start"].isNull() | (F.col("created_at") >= s["start"]))
+            & (s["end"].isNull() | (F.col("created_at") < s["end"]))
+        ),
+    )
+    kept = F.col("tag").isNotNull() & (F.col("spans").isNull() | in_span)
+    per_message = applications.groupBy(*message_cols).agg(
+        F.array_sort(F.array_distinct(F.collect_list(F.when(kept, F.col("tag"))))).alias("tags"),
+        F.collect_set("tag").alias("raw_tags"),
+        F.sum(F.when(F.col("tag").isNotNull() & ~kept, 1).otherwise(0)).alias("dropped"),
+    )
+    clean = pandas_udf(_clean_batch, "string")  # type: ignore[call-overload]
+    return per_message.select(
+        "message_id",
+        "org_id",
+        "created_at",
+        "dt",
+        "author_id",
+        "network",
+        "message_type",
+        clean(F.col("text_raw")).alias("text"),
+        F.length("text_raw").cast("int").alias("text_raw_len"),
+        "tags",
+        "raw_tags",
+        F.col("dropped").cast("long").alias("dropped"),
+    )
+
+
+def _clean_batch(texts: pd.Series) -> pd.Series:
+    """The pandas UDF body: exactly the serving app's ``clean_text``, per Arrow batch."""
+    return clean_series(texts)
+
+
+def _to_processed_table(frame: pd.DataFrame) -> pa.Table:
+    ordered = frame.sort_values(["created_at", "message_id"], kind="stable")
+    created = pd.to_datetime(ordered["created_at"])
+    if created.dt.tz is None:
+        created = created.dt.tz_localize("UTC")
+    columns = {
+        "message_id": ordered["message_id"].astype(str).tolist(),
+        "org_id": ordered["org_id"].astype(str).tolist(),
+        "created_at": created.dt.tz_convert("UTC"),
+        "dt": [pd.Timestamp(d).date() for d in ordered["dt"]],
+        "author_id": ordered["author_id"].astype(str).tolist(),
+        "network": ordered["network"].astype(str).tolist(),
+        "message_type": ordered["message_type"].astype(str).tolist(),
+        "text": ordered["text"].astype(str).tolist(),
+        "text_raw_len": ordered["text_raw_len"].astype("int32"),
+        "tags": [[str(t) for t in tags] for tags in ordered["tags"]],
+    }
+    return pa.Table.from_pydict(
+        {
+            name: pa.array(values, PROCESSED_SCHEMA.field(name).type)
+            for name, values in columns.items()
+        },
+        schema=PROCESSED_SCHEMA,
+    )
+
+
+def _partition_writer(
+    root: str, endpoint_url: str | None, retention_days: int
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """The per-(dt, org) function run on executors: it writes through its own Lake."""
+
+    def write(group: pd.DataFrame) -> pd.DataFrame:
+        lake = Lake(open_storage(root, endpoint_url), retention_days)
+        table = _to_processed_table(group)
+        dt = table.column("dt")[0].as_py()
+        org = table.column("org_id")[0].as_py()
+        obj = lake.write(
+            "processed",
+            FAMILY,
+            dt,
+            org,
+            table,
+            subject_ids=set(table.column("author_id").to_pylist()),
+        )
+        raw_tags = sorted({str(t) for tags in group["raw_tags"] for t in tags})
+        return pd.DataFrame(
+            {
+                "path": [obj.path],
+                "org_id": [org],
+                "dt": [dt],
+                "rows": [table.num_rows],
+                "dropped": [int(group["dropped"].sum())],
+                "raw_tags": [raw_tags],
+            }
+        )
+
+    return write
+
+
+@dataclass(frozen=True)
+class _Written:
+    path: str
+    rows: int
+    dropped: int
+    raw_tags: list[str]
+
+
+def _run_spark(
+    spark: SparkSession,
+    lake: Lake,
+    settings: Settings,
+    raw: dict[PartitionId, dict[str, int]],
+    lifecycle: TagLifecycle,
+) -> dict[PartitionId, _Written]:
+    paths = [lake_path(lake, key) for files in raw.values() for key in sorted(files)]
+    orgs = {org for _, org in raw}
+    examples = _examples(spark, paths, _tag_filter_frame(spark, lifecycle, orgs))
+    writer = _partition_writer(lake.root, settings.s3_endpoint_url or None, lake.retention_days)
+    rows = examples.groupBy("dt", "org_id").applyInPandas(writer, _WRITTEN_SCHEMA).collect()
+    return {
+        (r["dt"], r["org_id"]): _Written(r["path"], r["rows"], r["dropped"], list(r["raw_tags"]))
+        for r in rows
+    }
+
+
+# ---- the entry point -------------------------------------------------------------------
+class _Steps:
+    """Per-step progress lines (counts only: no ids, no text)."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+
+    def __call__(self, message: str) -> None:
+        logger.info("preprocess tags: %s", message)
+        if self.progress is not None:
+            self.progress(message)
+
+
+def _existing_outputs(lake: Lake) -> dict[PartitionId, set[str]]:
+    found: dict[PartitionId, set[str]] = defaultdict(set)
+    for f in lake.files("processed", FAMILY):
+        found[(f.dt, f.org)].add(f.key)
+    return found
+
+
+def _delete_all(lake: Lake, keys: Iterator[str] | set[str] | list[str]) -> int:
+    count = 0
+    for key in sorted(keys):
+        lake.delete(key)
+        count += 1
+    return count
+
+
+def preprocess_tags(
+    spark: SparkSession,
+    lake: Lake,
+    *,
+    settings: Settings | None = None,
+    full: bool = False,
+    progress: Progress | None = None,
+) -> PreprocessReport:
+    """Bring ``processed/tags`` up to date with ``raw/messages`` and the tag lifecycle.
+
+    ``full`` ignores the state and recomputes every partition (after a change of the
+    cleaning code, for instance: the state does not know code versions).
+    """
+    started = time.perf_counter()
+    settings = settings or load_settings(lake_root=lake.root)
+    step = _Steps(progress)
+    report = PreprocessReport()
+
+    raw = _by_partition(lake.files("raw", RAW_DATASET))
+    lifecycle = TagLifecycle.load(lake)
+    state = {} if full else load_state(lake)
+    outputs = _existing_outputs(lake)
+    report.partitions_seen = len(raw)
+    todo = {pid: f for pid, f in raw.items() if not _is_current(pid, f, state.get(pid), lifecycle)}
+    gone = (set(state) | set(outputs)) - set(raw)
+    orphans = {
+        pid: outputs.get(pid, set()) - set(state[pid].outputs)
+        for pid in raw
+        if pid not in todo and pid in state
+    }
+    orphans = {pid: keys for pid, keys in orphans.items() if keys}
+    report.partitions_skipped = len(raw) - len(todo)
+    step(f"{len(raw)} raw partitions, {len(todo)} to process, {len(gone)} to remove")
+
+    if not todo and not gone and not orphans:
+        report.nothing_to_do = True
+        report.seconds = time.perf_counter() - started
+        step("nothing to do")
+        return report
+
+    written = _run_spark(spark, lake, settings, todo, lifecycle) if todo else {}
+    if written:
+        # listed again: a retried Spark task may have left a file next to its retry's
+        outputs = _existing_outputs(lake)
+    now = datetime.now(UTC).isoformat()
+    for pid, files in todo.items():
+        result = written.get(pid)
+        new_outputs = [result.path] if result else []
+        report.files_deleted += _delete_all(lake, outputs.get(pid, set()) - set(new_outputs))
+        tags = result.raw_tags if result else []
+        state[pid] = PartitionState(
+            raw=files,
+            tags=tags,
+            lifecycle=lifecycle.day_fingerprint(pid[1], pid[0], tags),
+            outputs=new_outputs,
+            rows=result.rows if result else 0,
+            processed_at=now,
+        )
+        report.rows_written += result.rows if result else 0
+        report.dropped_archived += result.dropped if result else 0
+    report.files_written = len(written)
+    for pid in gone:
+        report.files_deleted += _delete_all(lake, outputs.get(pid, set()))
+        state.pop(pid, None)
+    for keys in orphans.values():
+        report.files_deleted += _delete_all(lake, keys)
+    save_state(lake, state)
+
+    report.partitions_processed = len(todo)
+    report.partitions_removed = len(gone)
+    report.orgs = sorted({org for _, org in todo} | {org for _, org in gone})
+    report.seconds = time.perf_counter() - started
+    step(
+        f"processed {report.partitions_processed} partitions ({report.rows_written} rows, "
+        f"{report.dropped_archived} inactive tag applications dropped), "
+        f"removed {report.partitions_removed}, {report.seconds:.1f}s"
+    )
+    return report

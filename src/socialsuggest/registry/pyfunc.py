@@ -1,0 +1,58 @@
+"""The MLflow pyfunc face of a tag model: raw request rows in, suggestions out.
+
+The wrapper applies the *same* ``clean_text`` the Spark preprocessing used, so a
+model loaded anywhere (the serving app, ``mlflow models serve``, a notebook) sees
+text exactly as it was trained on; there is no second cleaning implementation to
+drift.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import pandas as pd
+from mlflow.pyfunc.model import PythonModel
+
+from socialsuggest.processing.text import clean_text
+
+INPUT_COLUMNS = ("text", "network", "message_type")
+
+
+class TagSuggesterModel(PythonModel):  # type: ignore[misc]
+    """Pickled :class:`~socialsuggest.models.tags.TagModel` behind the pyfunc API."""
+
+    def __init__(self, model: Any = None, k: int = 3) -> None:
+        self.model = model
+        self.k = k
+
+    def load_context(self, context: Any) -> None:
+        with open(context.artifacts["model"], "rb") as handle:
+            self.model = pickle.load(handle)
+
+    def suggest_frame(
+        self, frame: pd.DataFrame, k: int | None = None
+    ) -> list[list[dict[str, Any]]]:
+        missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"model input: missing column(s) {missing}")
+        prepared = frame.loc[:, list(INPUT_COLUMNS)].copy()
+        prepared["text"] = [clean_text(str(t)) for t in prepared["text"]]
+        rows = self.model.suggest(prepared, k=k or self.k, mode="hybrid")
+        return [
+            [{"tag": s.tag, "score": round(float(s.score), 6), "source": s.source} for s in row]
+            for row in rows
+        ]
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        k = int((params or {}).get("k", self.k))
+        suggested = self.suggest_frame(model_input, k)
+        return pd.DataFrame(
+            {
+                "tags": [[s["tag"] for s in row] for row in suggested],
+                "scores": [[s["score"] for s in row] for row in suggested],
+                "sources": [[s["source"] for s in row] for row in suggested],
+            }
+        )

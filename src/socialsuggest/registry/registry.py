@@ -1,0 +1,290 @@
+"""MLflow as the model registry: runs, versions, aliases, promotion and rollback.
+
+Conventions (see ARCHITECTURE.md): one registered model per (family, org), named
+``<family>.<org>``; aliases ``staging``, ``production`` (and ``challenger`` for
+experiments) instead of the deprecated stages. Every version is tagged with its
+data window, gate results, code version and the production version it would
+replace, so a rollback target is always known; every alias move is recorded (who,
+when, why, from, to) on the registered model, so moves are auditable from MLflow
+alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc.model import PythonModel
+from mlflow.tracking import MlflowClient
+
+PRODUCTION = "production"
+STAGING = "staging"
+CHALLENGER = "challenger"
+_HISTORY_TAG = "alias_history"
+_HISTORY_KEEP = 30
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that must not happen (e.g. promoting a rejected version)."""
+
+
+def model_name(family: str, org: str) -> str:
+    return f"{family}.{org}"
+
+
+def code_version() -> str:
+    """The git commit the code runs from (``+dirty`` if modified), else the package version."""
+    root = Path(__file__).resolve().parents[3]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=5,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True, timeout=5,
+        ).stdout.strip()  # fmt: skip
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import version
+
+        return f"socialsuggest-{version('socialsuggest')}"
+
+
+@dataclass
+class Candidate:
+    """A trained model and everything the registry records about it."""
+
+    family: str
+    org: str
+    model: Any
+    python_model: PythonModel
+    input_example: pd.DataFrame
+    metrics: Mapping[str, float]
+    params: Mapping[str, Any]
+    data_window: tuple[str, str]
+    gate_passed: bool
+    gate_reasons: list[str]
+    artifacts: Mapping[str, Path] = field(default_factory=dict)
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return model_name(self.family, self.org)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: int
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+    run_id: str | None
+    created: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.tags.get("gate.passed") == "true"
+
+
+class Registry:
+    """Thin, typed layer over :class:`MlflowClient` with our conventions."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        # Per-file download bars and run links flood job logs; operators use the UI.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        for noisy in ("mlflow.tracking", "mlflow.store", "mlflow.pyfunc", "mlflow.models"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        self.tracking_uri = tracking_uri
+        mlflow.set_tracking_uri(tracking_uri)
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+
+    # ---- logging and registration -------------------------------------------------
+    def log_candidate(self, candidate: Candidate) -> VersionInfo:
+        """One MLflow run per (family, org) training: params, metrics, plots, model."""
+        experiment = f"{candidate.family}"
+        mlflow.set_experiment(experiment)
+        current = self.version_by_alias(candidate.name, PRODUCTION)
+        tags = {
+            "family": candidate.family,
+            "org": candidate.org,
+            "data_window.start": candidate.data_window[0],
+            "data_window.end": candidate.data_window[1],
+            "gate.passed": str(candidate.gate_passed).lower(),
+            "gate.reasons": json.dumps(candidate.gate_reasons)[:4900],
+            "code_version": code_version(),
+            "replaces_production_version": str(current.version) if current else "none",
+            **{mlflow_key(k): v for k, v in candidate.extra_tags.items()},
+        }
+        with mlflow.start_run(run_name=f"{candidate.name}") as run:
+            mlflow.set_tags(tags)
+            mlflow.log_params({mlflow_key(k): _param(v) for k, v in candidate.params.items()})
+            mlflow.log_metrics({mlflow_key(k): float(v) for k, v in candidate.metrics.items()})
+            for path in candidate.artifacts.values():
+                mlflow.log_artifact(str(path))
+            with tempfile.TemporaryDirectory() as tmp:
+                pickled = Path(tmp) / "model.pkl"
+                pickled.write_bytes(pickle.dumps(candidate.model))
+                example_out = candidate.python_model.predict(None, candidate.input_example)
+                signature = mlflow.models.infer_signature(candidate.input_example, example_out)
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=candidate.python_model,
+                    artifacts={"model": str(pickled)},
+                    signature=signature,
+                    input_example=candidate.input_example,
+                )
+        version = mlflow.register_model(info.model_uri, candidate.name, tags=tags)
+        self.client.update_model_version(
+            candidate.name,
+            version.version,
+            description=(
+                "accepted by the gates" if candidate.gate_passed
+                else "REJECTED: " + "; ".join(candidate.gate_reasons)
+            ),
+        )  # fmt: skip
+        return self.version(candidate.name, int(version.version), run_id=run.info.run_id)
+
+    # ---- queries --------------------------------------------------------------------
+    def version(self, name: str, version: int, run_id: str | None = None) -> VersionInfo:
+        mv = self.client.get_model_version(name, str(version))
+        return _info(mv)
+
+    def version_by_alias(self, name: str, alias: str) -> VersionInfo | None:
+        try:
+            mv = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+        return _info(mv)
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        found = self.client.search_model_versions(f"name = '{name}'")
+        return sorted((_info(mv) for mv in found), key=lambda v: v.version)
+
+    def models(self, family: str | None = None) -> list[str]:
+        filter_string = f"name LIKE '{family}.%'" if family else None
+        names = [m.name for m in self.client.search_registered_models(filter_string=filter_string)]
+        return sorted(names)
+
+    def alias_history(self, name: str) -> list[dict[str, Any]]:
+        tags = self.client.get_registered_model(name).tags
+        events: list[dict[str, Any]] = json.loads(tags.get(_HISTORY_TAG, "[]"))
+        return events
+
+    # ---- alias moves ----------------------------------------------------------------
+    def set_alias(
+        self, name: str, alias: str, version: int, *, actor: str, reason: str
+    ) -> VersionInfo:
+        target = self.version(name, version)
+        if alias in (STAGING, PRODUCTION) and not target.accepted:
+            raise RegistryError(
+                f"version {version} of {name} was rejected by the gates "
+                f"({target.tags.get('gate.reasons', '?')}); it cannot become {alias}"
+            )
+        previous = self.version_by_alias(name, alias)
+        self.client.set_registered_model_alias(name, alias, str(version))
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        event = {
+            "alias": alias,
+            "from": previous.version if previous else None,
+            "to": version,
+            "actor": actor,
+            "reason": reason,
+            "at": now,
+        }
+        history = [*self.alias_history(name), event][-_HISTORY_KEEP:]
+        self.client.set_registered_model_tag(name, _HISTORY_TAG, json.dumps(history))
+        self.client.set_model_version_tag(name, str(version), f"{alias}.since", now)
+        if alias == PRODUCTION and previous and previous.version != version:
+            self.client.set_model_version_tag(
+                name, str(version), "replaced_production_version", str(previous.version)
+            )
+        return self.version(name, version)
+
+    def promote(
+        self, name: str, version: int | None = None, *, actor: str, reason: str
+    ) -> VersionInfo:
+        """Move ``production`` to ``version`` (default: the current ``staging``)."""
+        if version is None:
+            staged = self.version_by_alias(name, STAGING)
+            if staged is None:
+                raise RegistryError(f"{name} has no '{STAGING}' version to promote")
+            version = staged.version
+        return self.set_alias(name, PRODUCTION, version, actor=actor, reason=reason)
+
+    def rollback(
+        self, name: str, to_version: int | None = None, *, actor: str, reason: str
+    ) -> VersionInfo:
+        """Move ``production`` back: to ``to_version`` or to the version it replaced."""
+        current = self.version_by_alias(name, PRODUCTION)
+        if current is None:
+            raise RegistryError(f"{name} has no '{PRODUCTION}' version to roll back from")
+        if to_version is None:
+            to_version = self._previous_accepted(name, current)
+        if to_version == current.version:
+            raise RegistryError(f"{name}: version {to_version} is already {PRODUCTION}")
+        return self.set_alias(
+            name, PRODUCTION, to_version, actor=actor, reason=f"rollback: {reason}"
+        )
+
+    def _previous_accepted(self, name: str, current: VersionInfo) -> int:
+        replaced = current.tags.get("replaced_production_version")
+        if replaced and replaced.isdigit() and self.version(name, int(replaced)).accepted:
+            return int(replaced)
+        older = [
+            v.version for v in self.versions(name) if v.accepted and v.version < current.version
+        ]
+        if not older:
+            raise RegistryError(f"{name}: no earlier accepted version to roll back to")
+        return max(older)
+
+    # ---- loading --------------------------------------------------------------------
+    def load(self, name: str, alias: str = PRODUCTION) -> tuple[VersionInfo, Any] | None:
+        """The unwrapped python model behind an alias, or None when the alias is unset."""
+        info = self.version_by_alias(name, alias)
+        if info is None:
+            return None
+        # By number, not alias: the alias may move between the lookup and the load.
+        loaded = mlflow.pyfunc.load_model(f"models:/{name}/{info.version}")
+        return info, loaded.unwrap_python_model()
+
+
+def _info(mv: ModelVersion) -> VersionInfo:
+    return VersionInfo(
+        name=mv.name,
+        version=int(mv.version),
+        aliases=tuple(getattr(mv, "aliases", ()) or ()),
+        tags=dict(mv.tags or {}),
+        run_id=mv.run_id,
+        created=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(
+            timespec="seconds"
+        ),
+    )
+
+
+def mlflow_key(name: str) -> str:
+    """MLflow keys allow no '@': ``hybrid.ndcg@3`` is logged as ``hybrid.ndcg_at_3``."""
+    return name.replace("@", "_at_")
+
+
+def _param(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:500]
+
+
+def default_actor() -> str:
+    """Who moved an alias: an explicit operator name, else the OS user (no personal data)."""
+    return os.environ.get("SOCIALSUGGEST_ACTOR") or os.environ.get("USER") or "unknown"

@@ -1,0 +1,1 @@
+"""FastAPI serving: per-org models following the registry, hot reload, hybrid fallback."""

@@ -1,0 +1,110 @@
+"""All orgs trained in one job: a local process pool, or Spark on a cluster.
+
+Both engines run :func:`train_org` per org and return the same results, so the
+choice is operational: the pool needs no JVM and suits one machine; Spark's
+``groupBy(org).applyInPandas`` spreads thousands of orgs over a cluster's
+executors, each group holding one org's examples in memory (orgs are small
+compared with executors, which is what makes per-org grouping safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import datetime
+from typing import Any, Literal
+
+import pandas as pd
+
+from socialsuggest.config import Settings
+from socialsuggest.lake import Lake
+from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.processing.splits import load_examples, load_tag_lifecycle
+from socialsuggest.processing.tags import FAMILY, lake_path
+from socialsuggest.training.job import OrgResult, train_org
+
+log = logging.getLogger(__name__)
+Engine = Literal["local", "spark"]
+
+
+def processed_orgs(lake: Lake) -> list[str]:
+    return sorted({f.org for f in lake.files("processed", FAMILY)})
+
+
+def _train_from_lake(
+    settings: Settings, org: str, config: TagModelConfig, as_of: datetime
+) -> OrgResult:
+    """Worker entry point: read one org's data where it is trained."""
+    lake = Lake.from_settings(settings)
+    try:
+        examples = load_examples(lake, org)
+        lifecycle = load_tag_lifecycle(lake, org)
+    except Exception as exc:
+        return OrgResult(org=org, ok=False, error=f"{type(exc).__name__}: {exc}")
+    return train_org(org, examples, lifecycle, config, as_of=as_of)
+
+
+def train_orgs_local(
+    settings: Settings,
+    orgs: Iterable[str],
+    config: TagModelConfig,
+    *,
+    as_of: datetime,
+    workers: int | None = None,
+    progress: Callable[[OrgResult], None] | None = None,
+) -> list[OrgResult]:
+    orgs = list(orgs)
+    if not orgs:
+        return []
+    workers = max(1, min(workers or multiprocessing.cpu_count(), len(orgs)))
+    results: list[OrgResult] = []
+    # spawn: the driver may host a JVM (Spark) and threads; forking those is unsafe.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_train_from_lake, settings, o, config, as_of): o for o in orgs}
+        for future in as_completed(futures):
+            org = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # the worker process itself died
+                result = OrgResult(org=org, ok=False, error=f"worker failed: {exc!r}")
+            results.append(result)
+            if progress:
+                progress(result)
+    return sorted(results, key=lambda r: r.org)
+
+
+def train_orgs_spark(
+    spark: Any,
+    lake: Lake,
+    orgs: Iterable[str],
+    config: TagModelConfig,
+    *,
+    as_of: datetime,
+    progress: Callable[[OrgResult], None] | None = None,
+) -> list[OrgResult]:
+    """``groupBy(org_id).applyInPandas``: one pandas group per org, trained on an executor."""
+    wanted = set(orgs)
+    files = [f for f in lake.files("processed", FAMILY) if f.org in wanted]
+    if not files:
+        return []
+    lifecycle = load_tag_lifecycle(lake)
+
+    def train_group(group: pd.DataFrame) -> pd.DataFrame:
+        org = str(group["org_id"].iloc[0])
+        examples = group.assign(tags=[list(t) if t is not None else [] for t in group["tags"]])
+        result = train_org(org, examples, lifecycle, config, as_of=as_of)
+        return pd.DataFrame({"org": [org], "payload": [pickle.dumps(result)]})
+
+    frame = spark.read.parquet(*(lake_path(lake, f.key) for f in files))
+    collected = (
+        frame.groupBy("org_id").applyInPandas(train_group, "org string, payload binary").collect()
+    )
+    results = [pickle.loads(row["payload"]) for row in collected]
+    for result in results:
+        if progress:
+            progress(result)
+    return sorted(results, key=lambda r: r.org)

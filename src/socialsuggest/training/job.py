@@ -1,0 +1,88 @@
+"""Training one org: split by time, fit the tag model, evaluate every mode.
+
+This is the unit the fan-out distributes. It takes data in and gives a result
+out; reading the org's data happens in the fan-out (in the worker that trains),
+so the same function runs in a local process pool, inside Spark's
+``applyInPandas`` and in tests. A failure is captured in the result, never
+raised, so one bad org cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from socialsuggest.models.tags import TagModel, TagModelConfig
+from socialsuggest.processing.splits import archived_tags, time_split
+from socialsuggest.training.metrics import evaluate_model
+
+
+@dataclass
+class OrgResult:
+    org: str
+    ok: bool
+    error: str | None = None
+    model: TagModel | None = None
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    summary: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    window: tuple[str, str] = ("", "")
+    test: pd.DataFrame | None = None
+    seconds: float = 0.0
+
+    def flat_metrics(self) -> dict[str, float]:
+        """``<mode>.<metric>`` for logging; NaNs dropped (MLflow refuses them)."""
+        return {
+            f"{mode}.{name}": value
+            for mode, values in self.metrics.items()
+            for name, value in values.items()
+            if value == value  # not NaN
+        }
+
+
+def train_org(
+    org: str,
+    examples: pd.DataFrame,
+    lifecycle: pd.DataFrame,
+    config: TagModelConfig,
+    *,
+    as_of: datetime,
+    valid_frac: float = 0.1,
+    test_frac: float = 0.1,
+) -> OrgResult:
+    """Train and evaluate one org; errors become ``ok=False`` with the reason."""
+    started = time.perf_counter()
+    try:
+        if examples.empty:
+            raise ValueError(f"org {org}: no processed examples")
+        train, valid, test = time_split(examples, valid_frac, test_frac)
+        archived = archived_tags(lifecycle, org, as_of)
+        model = TagModel.fit(train, valid, config, archived=archived)
+        metrics = evaluate_model(model, test, k=config.k)
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, ValueError):  # data problems get one line, bugs a short trace
+            detail += "\n" + traceback.format_exc(limit=5)
+        return OrgResult(
+            org=org,
+            ok=False,
+            error=detail,
+            counts={"examples": len(examples)},
+            seconds=time.perf_counter() - started,
+        )
+    created = pd.to_datetime(examples["created_at"], utc=True)
+    return OrgResult(
+        org=org,
+        ok=True,
+        model=model,
+        metrics=metrics,
+        summary=model.summary(),
+        counts={"train": len(train), "valid": len(valid), "test": len(test)},
+        window=(created.min().isoformat(), created.max().isoformat()),
+        test=test,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,269 @@
+"""The tag family's whole cycle with real parts: Spark, an MLflow server, HTTP serving.
+
+One module-scoped run of the cycle feeds every test here: ingest a generated sample,
+preprocess with Spark, train all orgs, gate, register, promote, then serve over HTTP
+and follow a second promotion and a rollback.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from socialsuggest.config import Settings, load_settings
+from socialsuggest.lake import Lake
+from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.pipeline import CycleSummary, run_cycle
+from socialsuggest.pipeline.tags_cycle import publish, run_tags_cycle
+from socialsuggest.processing.splits import load_examples, load_tag_lifecycle
+from socialsuggest.quality import GateConfig
+from socialsuggest.registry import (
+    PRODUCTION,
+    MlflowServer,
+    Registry,
+    RegistryError,
+    free_port,
+    start_server,
+)
+from socialsuggest.serving.app import create_app
+from socialsuggest.training.fanout import train_orgs_spark
+from socialsuggest.training.job import train_org
+from socialsuggest.training.metrics import evaluate_model
+
+ORGS = 3
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cycle")
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(home: Path) -> Iterator[MlflowServer]:
+    server = start_server(home / "mlflow")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def settings(home: Path, mlflow_server: MlflowServer) -> Settings:
+    return load_settings(home=home, mlflow_tracking_uri=mlflow_server.url, spark_master="local[2]")
+
+
+@pytest.fixture(scope="module")
+def registry(mlflow_server: MlflowServer) -> Registry:
+    return Registry(mlflow_server.url)
+
+
+@pytest.fixture(scope="module")
+def cycle(spark: Any, settings: Settings, registry: Registry) -> CycleSummary:
+    return run_cycle(settings, orgs=ORGS, messages=4500, days=14, seed=11, registry=registry)
+
+
+@pytest.fixture(scope="module")
+def api(registry: Registry, cycle: CycleSummary) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(create_app(registry, poll_seconds=0.5), port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _suggest(
+    api: str, org: str, text: str = "how long do I knead bread dough", **extra: Any
+) -> httpx.Response:
+    return httpx.post(f"{api}/v1/orgs/{org}/tags:suggest", json={"text": text, **extra}, timeout=10)
+
+
+def _wait_for_version(api: str, org: str, version: int, timeout: float = 20) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if _suggest(api, org).json().get("model_version") == version:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise AssertionError(f"the API did not switch {org} to version {version} in {timeout}s")
+
+
+def test_cycle_trains_gates_registers_and_promotes_every_org(
+    cycle: CycleSummary, registry: Registry
+) -> None:
+    assert cycle.tags is not None
+    assert cycle.tags.preprocess["rows_written"] == cycle.ingest.written["messages"]
+    outcomes = {o.org: o for o in cycle.tags.orgs}
+    assert len(outcomes) == ORGS
+    for org, outcome in outcomes.items():
+        assert outcome.trained, outcome.error
+        assert outcome.enabled_tags > 0
+        assert outcome.gate_passed and outcome.promoted
+        production = registry.version_by_alias(f"tags.{org}", PRODUCTION)
+        assert production is not None and production.version == outcome.version
+        assert production.tags["gate.passed"] == "true"
+        assert production.tags["code_version"]
+        assert production.tags["data_window.start"] < production.tags["data_window.end"]
+        # hybrid is the product because it beats its parts: it must at least match them
+        assert outcome.metrics["hit_rate@3"] > 0
+
+
+def test_runs_hold_metrics_params_and_plots(cycle: CycleSummary, registry: Registry) -> None:
+    assert cycle.tags is not None
+    version = registry.version_by_alias(f"tags.{cycle.tags.orgs[0].org}", PRODUCTION)
+    assert version is not None and version.run_id
+    run = registry.client.get_run(version.run_id)
+    metrics = run.data.metrics
+    for mode in ("model", "recent", "hybrid"):
+        assert f"{mode}.ndcg_at_3" in metrics and f"{mode}.hit_rate_at_3" in metrics
+    assert metrics["hybrid.hit_rate_at_3"] >= metrics["model.hit_rate_at_3"] - 0.05
+    assert "C" in run.data.params and "auc_lower_bound" in run.data.params
+    artifacts = {a.path for a in registry.client.list_artifacts(version.run_id)}
+    assert {"tag_auc.png", "pr_curve.png", "hybrid_vs_parts.png", "tag_report.csv"} <= artifacts
+
+
+def test_api_serves_production_with_sources_and_clear_errors(
+    api: str, cycle: CycleSummary, registry: Registry
+) -> None:
+    assert cycle.tags is not None
+    org = cycle.tags.orgs[0].org
+    response = _suggest(api, org, k=3)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    production = registry.version_by_alias(f"tags.{org}", PRODUCTION)
+    assert production is not None and body["model_version"] == production.version
+    assert len(body["suggestions"]) == 3
+    assert {s["source"] for s in body["suggestions"]} <= {"model", "recent"}
+    assert len({s["tag"] for s in body["suggestions"]}) == 3
+    assert _suggest(api, org, k=5).json()["suggestions"].__len__() == 5
+
+    unknown = _suggest(api, "nosuchorg")
+    assert unknown.status_code == 404 and "nosuchorg" in unknown.json()["detail"]
+    assert _suggest(api, "Bad Org!").status_code in (400, 404)
+    empty = _suggest(api, org, text="")
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "text"
+    bad_network = _suggest(api, org, network="myspace")
+    assert bad_network.status_code == 422 and bad_network.json()["errors"][0]["field"] == "network"
+    assert (
+        httpx.post(f"{api}/v1/orgs/{org}/tags:suggest", content=b"{not json", timeout=5).status_code
+        == 422
+    )
+    assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{api}/readyz").json()["models"][org] == production.version
+
+
+def test_promotion_and_rollback_are_followed_without_failed_requests(
+    api: str, cycle: CycleSummary, settings: Settings, registry: Registry
+) -> None:
+    assert cycle.tags is not None
+    org = cycle.tags.orgs[0].org
+    name = f"tags.{org}"
+    first = registry.version_by_alias(name, PRODUCTION)
+    assert first is not None
+    failures: list[str] = []
+    served: set[int] = set()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            r = _suggest(api, org)
+            if r.status_code != 200:
+                failures.append(f"{r.status_code}: {r.text}")
+            else:
+                served.add(r.json()["model_version"])
+
+    load = threading.Thread(target=hammer, daemon=True)
+    load.start()
+    try:
+        second = run_tags_cycle(settings, registry, orgs=[org])  # tomorrow's retrain
+        assert second.preprocess["nothing_to_do"]  # no new raw data: no Spark work
+        new_version = second.orgs[0].version
+        assert new_version is not None and new_version > first.version and second.orgs[0].promoted
+        _wait_for_version(api, org, new_version)
+        rolled = registry.rollback(name, actor="test", reason="bad suggestions reported")
+        assert rolled.version == first.version
+        _wait_for_version(api, org, first.version)
+    finally:
+        stop.set()
+        load.join(timeout=10)
+    assert failures == []
+    assert {first.version, new_version} <= served
+    moves = registry.alias_history(name)
+    assert moves[-1]["to"] == first.version and moves[-1]["from"] == new_version
+    assert moves[-1]["reason"].startswith("rollback:") and moves[-1]["actor"] == "test"
+
+
+def test_a_worse_candidate_is_registered_rejected_and_never_production(
+    cycle: CycleSummary, settings: Settings, registry: Registry
+) -> None:
+    assert cycle.tags is not None
+    org = cycle.tags.orgs[1].org
+    name = f"tags.{org}"
+    before = registry.version_by_alias(name, PRODUCTION)
+    lake = Lake.from_settings(settings)
+    examples = load_examples(lake, org)
+    # Deliberately worse: every message gets the tags of another message.
+    shuffled = examples.assign(tags=examples["tags"].sample(frac=1, random_state=0).to_list())
+    result = train_org(
+        org, shuffled, load_tag_lifecycle(lake, org), TagModelConfig(), as_of=datetime.now(UTC)
+    )
+    assert result.ok and result.model is not None and result.test is not None
+    # judged on the real newest messages: the same window production is judged on
+    real_test = examples.tail(len(result.test)).reset_index(drop=True)
+    result.test = real_test
+    result.metrics = evaluate_model(result.model, real_test)
+    outcome = publish(
+        registry, result, gate_config=GateConfig(tolerance=0.01), dry_run=False, actor="test"
+    )
+    assert not outcome.gate_passed and not outcome.promoted
+    assert any("vs production" in r or "enabled_tags" in r for r in outcome.gate_reasons)
+    rejected = registry.version(name, outcome.version or 0)
+    assert rejected.tags["gate.passed"] == "false" and rejected.tags["gate.reasons"]
+    after = registry.version_by_alias(name, PRODUCTION)
+    assert before is not None and after is not None and after.version == before.version
+    with pytest.raises(RegistryError, match="rejected"):
+        registry.promote(name, rejected.version, actor="test", reason="force it")
+
+
+def test_spark_fan_out_trains_the_same_orgs(
+    spark: Any, cycle: CycleSummary, settings: Settings
+) -> None:
+    assert cycle.tags is not None
+    lake = Lake.from_settings(settings)
+    orgs = [o.org for o in cycle.tags.orgs]
+    results = train_orgs_spark(spark, lake, orgs, TagModelConfig(), as_of=datetime.now(UTC))
+    assert [r.org for r in results] == orgs
+    assert all(r.ok for r in results), [r.error for r in results]
+    local = {o.org: o.metrics for o in cycle.tags.orgs}
+    for result in results:  # same data, same deterministic model: same test metrics
+        assert result.metrics["hybrid"]["ndcg@3"] == pytest.approx(
+            local[result.org]["ndcg@3"], abs=1e-3
+        )
+
+
+def test_one_failing_org_does_not_fail_the_others(settings: Settings, cycle: CycleSummary) -> None:
+    from socialsuggest.training.fanout import train_orgs_local
+
+    assert cycle.tags is not None
+    orgs = [cycle.tags.orgs[0].org, "ghost-org"]
+    results = {
+        r.org: r
+        for r in train_orgs_local(settings, orgs, TagModelConfig(), as_of=datetime.now(UTC))
+    }
+    assert results[orgs[0]].ok
+    assert not results["ghost-org"].ok and "ghost-org" in (results["ghost-org"].error or "")

@@ -1,0 +1,243 @@
+"""The tag model on a real slice of the cooking.stackexchange corpus."""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from socialsuggest.config import load_settings
+from socialsuggest.models.tags import Suggestion, TagModel, TagModelConfig
+from socialsuggest.training import evaluate_model
+
+K = 3
+CONFIG = TagModelConfig()
+ARCHIVED = ("baking", "substitutions")  # two of the most frequent tags: archiving must bite
+
+
+def read_fasttext(path: Path, limit: int, start: pd.Timestamp) -> pd.DataFrame:
+    """The first ``limit`` lines of a fastText file as rows of the tag-model data contract."""
+    tags, texts = [], []
+    with path.open(encoding="utf-8") as fh:
+        for _, line in zip(range(limit), fh, strict=False):
+            words = line.split()
+            tags.append([w.removeprefix("__label__") for w in words if w.startswith("__label__")])
+            texts.append(" ".join(w for w in words if not w.startswith("__label__")))
+    n = len(texts)
+    networks = ["twitter", "facebook", "instagram"]
+    return pd.DataFrame(
+        {
+            "message_id": [f"m{i}" for i in range(n)],
+            "org_id": "cooking",
+            "created_at": start + pd.to_timedelta(np.arange(n), unit="min"),
+            "text": texts,
+            "network": [networks[i % 3] for i in range(n)],
+            "message_type": "mention",
+            "tags": tags,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def cooking() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train 3,200 / validation 800 (the later part of train.ft) / test 1,000."""
+    root = load_settings().resolved_datasets_dir / "tags" / "cooking"
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    full = read_fasttext(root / "train.ft", 4000, start)
+    test = read_fasttext(root / "test.ft", 1000, start + pd.Timedelta(days=30))
+    return full.iloc[:3200].reset_index(drop=True), full.iloc[3200:].reset_index(drop=True), test
+
+
+@pytest.fixture(scope="module")
+def model(cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> TagModel:
+    train, valid, _ = cooking
+    return TagModel.fit(train, valid, CONFIG)
+
+
+@pytest.fixture(scope="module")
+def report(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> dict[str, dict[str, float]]:
+    return evaluate_model(model, cooking[2], k=K)
+
+
+def test_hybrid_hit_rate_at_least_recent_only(report: dict[str, dict[str, float]]) -> None:
+    assert report["hybrid"]["hit_rate@3"] >= report["recent"]["hit_rate@3"]
+    assert report["hybrid"]["ndcg@3"] > report["recent"]["ndcg@3"]
+
+
+def test_hybrid_keeps_the_classifier_ranking_quality(report: dict[str, dict[str, float]]) -> None:
+    """On a static corpus the classifier's own ranking is the bar: the hybrid, which
+    adds thresholds (so "model" means confident) and recent tags, may not lose more
+    than two points of hit-rate@3 or NDCG@3 against it."""
+    assert report["hybrid"]["hit_rate@3"] >= report["model"]["hit_rate@3"] - 0.02
+    assert report["hybrid"]["ndcg@3"] >= report["model"]["ndcg@3"] - 0.02
+
+
+def test_model_beats_most_frequent_tag(
+    report: dict[str, dict[str, float]], cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    train, _, test = cooking
+    top_tag = Counter(t for row in train["tags"] for t in row).most_common(1)[0][0]
+    labelled = [set(row) for row in test["tags"] if row]
+    baseline_p1 = sum(top_tag in row for row in labelled) / len(labelled)
+    assert report["model"]["precision@1"] > baseline_p1 + 0.2
+    assert report["model"]["mean_tag_auc"] > 0.8
+
+
+def test_gate_verdicts_match_their_numbers(model: TagModel) -> None:
+    enabled = [s for s in model.tag_report.values() if s.enabled]
+    assert enabled, "some tags must pass the gate on this slice"
+    for s in enabled:
+        assert s.ci_low >= CONFIG.auc_lower_bound
+        assert s.reason == "ok" and s.n_pos > 0 and s.ci_low <= s.auc <= s.ci_high
+    reasons = Counter(s.reason for s in model.tag_report.values())
+    assert reasons["auc_lower_bound_below_threshold"] > 0
+    assert reasons["no_validation_positives"] > 0
+    for s in model.tag_report.values():
+        if s.reason == "auc_lower_bound_below_threshold":
+            assert s.ci_low < CONFIG.auc_lower_bound and not s.enabled
+        if s.reason == "no_validation_positives":
+            assert s.n_pos == 0 and s.tag in model.tags
+    summary = model.summary()
+    assert summary["n_enabled"] == len(enabled)
+    assert summary["n_enabled"] + summary["n_disabled"] == summary["n_tags_seen"]
+    assert summary["n_modelled"] == len(model.tags) == model.coef.shape[1]
+
+
+def test_rare_tags_are_not_modelled_but_can_be_recent(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    train, _, test = cooking
+    counts = Counter(t for row in train["tags"] for t in row)
+    rare = [t for t, s in model.tag_report.items() if s.reason == "too_few_examples"]
+    assert rare and all(counts[t] < CONFIG.min_positives for t in rare)
+    assert not set(rare) & set(model.tags)
+    assert set(rare) <= set(model.recent_tags)
+    newest_rare = next(t for t in model.recent_tags if t in rare)
+    recent_only = model.suggest(test.head(5), k=K, mode="recent", recent=[newest_rare])
+    assert recent_only == [[Suggestion(newest_rare, 0.0, "recent")]] * 5
+    topped_up = [
+        row
+        for row in model.suggest(test, k=K, mode="hybrid", recent=[newest_rare])
+        if any(s.source == "recent" for s in row)
+    ]
+    assert topped_up and all(row[-1] == Suggestion(newest_rare, 0.0, "recent") for row in topped_up)
+
+
+def test_archived_tags_never_suggested(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    train, valid, test = cooking
+    after = model.with_archived(ARCHIVED)
+    at_fit = TagModel.fit(train, valid, replace(CONFIG, refit_on_valid=False), archived=ARCHIVED)
+    assert at_fit.tag_report["baking"].reason == "archived" and "baking" not in at_fit.tags
+    assert after.tag_report["baking"].reason == "archived" and "baking" in after.tags
+    assert any(s.tag == "baking" for row in model.suggest(test, k=K, mode="model") for s in row)
+    for m in (after, at_fit):
+        for mode in ("hybrid", "model", "recent"):
+            for recent in (None, [*ARCHIVED, "bread", "eggs"]):
+                rows = m.suggest(test, k=K, mode=mode, recent=recent)
+                assert not {s.tag for row in rows for s in row} & set(ARCHIVED)
+    in_place = pickle.loads(pickle.dumps(model))
+    in_place.archive(["baking"])
+    assert "baking" not in {s.tag for row in in_place.suggest(test, mode="model") for s in row}
+    assert model.tag_report["baking"].reason != "archived", "with_archived must not mutate"
+
+
+def test_hybrid_fills_k_ranked_by_estimated_probability(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    test = cooking[2]
+    assert len(model.recent_tags) >= K
+    rows = model.suggest(test, k=K, mode="hybrid")
+    proba = model.predict_proba(test)
+    column = {t: j for j, t in enumerate(model.tags)}
+    thresholds = dict(zip(model.tags, model.thresholds, strict=True))
+    pool = set(model.recent_tags[: model.config.recent_pool])
+    n_recent = 0
+    for i, row in enumerate(rows):
+        assert len(row) == K and len({s.tag for s in row}) == K
+        estimates = []
+        for s in row:
+            if s.source == "model":  # cleared its tuned threshold, enabled, not archived
+                assert s.score >= thresholds[s.tag] and model.tag_report[s.tag].enabled
+                estimates.append(s.score)
+            else:  # a recent tag, scored by the classifier when it can, else by its prior
+                assert s.tag in pool
+                n_recent += 1
+                known = s.tag in column and model.active_mask[column[s.tag]]
+                estimates.append(
+                    float(proba[i, column[s.tag]]) if known else model.recent_prior[s.tag]
+                )
+        assert estimates == sorted(estimates, reverse=True)
+    assert 0 < n_recent < K * len(rows), "both sources should be exercised on this slice"
+    assert [s.tag for s in model.suggest(test.head(1), k=K, mode="recent")[0]] == list(
+        model.recent_tags[:K]
+    )
+
+
+def test_recent_tags_by_last_use_when_decay_is_off(
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+) -> None:
+    train, valid, _ = cooking
+    config = replace(CONFIG, recent_half_life_days=None)
+    model = TagModel.fit(train.head(200), valid.head(50), config)
+    last_row_tags = valid.head(50)["tags"].iloc[-1]
+    assert set(model.recent_tags[: len(last_row_tags)]) == set(last_row_tags)
+    shuffled = valid.head(50).sample(frac=1.0, random_state=0)
+    assert TagModel.fit(train.head(200), shuffled, config).recent_tags == model.recent_tags
+
+
+def test_recent_tags_weigh_frequency_by_recency() -> None:
+    """Five uses yesterday outrank one use an hour ago; a month-old burst decays away."""
+    now = pd.Timestamp("2026-03-31T12:00:00Z")
+    rows = (
+        [("2026-03-01T10:00:00Z", ["old-burst"])] * 20
+        + [("2026-03-30T10:00:00Z", ["steady"])] * 5
+        + [("2026-03-31T11:00:00Z", ["just-now"])]
+    )
+    frame = pd.DataFrame(
+        {
+            "message_id": [f"m{i}" for i in range(len(rows))],
+            "org_id": "acme",
+            "created_at": [pd.Timestamp(t) for t, _ in rows],
+            "text": ["x"] * len(rows),
+            "network": "twitter",
+            "message_type": "mention",
+            "tags": [tags for _, tags in rows],
+        }
+    )
+    assert frame["created_at"].max() < now
+    model = TagModel.fit(frame.head(25), frame.tail(1), replace(CONFIG, recent_half_life_days=3.0))
+    assert model.recent_tags == ("steady", "just-now", "old-burst")
+
+
+def test_pickle_round_trip_predicts_identically(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    test = cooking[2]
+    clone = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(clone.predict_proba(test), model.predict_proba(test))
+    assert clone.suggest(test, mode="hybrid") == model.suggest(test, mode="hybrid")
+    assert repr(clone.tag_report) == repr(model.tag_report)  # nan != nan, repr is exact
+
+
+def test_org_with_too_little_data_falls_back_to_recent() -> None:
+    df = pd.DataFrame(
+        {
+            "text": ["hello there", "general kenobi"],
+            "tags": [["greeting"], ["reply", "greeting"]],
+            "created_at": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True),
+        }
+    )
+    model = TagModel.fit(df, df.iloc[:0], CONFIG)
+    assert model.tags == () and model.predict_proba(df).shape == (2, 0)
+    # greeting: used twice (recency-weighted 1.9) before reply (used once, newest)
+    assert [s.tag for s in model.suggest(df, k=3)[0]] == ["greeting", "reply"]
+    assert model.summary()["n_disabled_too_few_examples"] == 2
