@@ -101,8 +101,10 @@ def test_mlflow_project_evaluate_entry_point(
     tmp_path: Path, cooking_slice: tuple[Path, Path]
 ) -> None:
     train, test = cooking_slice
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+    # mlflow.set_tracking_uri/set_experiment in earlier tests export MLFLOW_* variables
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env |= {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
     result = subprocess.run(
         [str(Path(sys.executable).parent / "mlflow"), "run", str(REPO / "mlflow"), "-e", "evaluate",
          "--env-manager", "local", "-P", f"train={train}", "-P", f"test={test}"],
