@@ -267,3 +267,48 @@ def test_one_failing_org_does_not_fail_the_others(settings: Settings, cycle: Cyc
     }
     assert results[orgs[0]].ok
     assert not results["ghost-org"].ok and "ghost-org" in (results["ghost-org"].error or "")
+
+
+def test_models_commands_list_show_promote_and_roll_back(
+    cycle: CycleSummary,
+    registry: Registry,
+    mlflow_server: MlflowServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from socialsuggest.cli import app
+
+    assert cycle.tags is not None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    monkeypatch.setenv("SOCIALSUGGEST_ACTOR", "ops-oncall")
+    monkeypatch.setenv("COLUMNS", "250")  # rich tables: no wrapped cells
+    runner = CliRunner()
+    org = cycle.tags.orgs[2].org
+    name = f"tags.{org}"
+    listed = runner.invoke(app, ["models", "ls", "--family", "tags"])
+    assert listed.exit_code == 0 and all(f"tags.{o.org}" in listed.output for o in cycle.tags.orgs)
+    before = registry.version_by_alias(name, PRODUCTION)
+    assert before is not None
+    refused = runner.invoke(app, ["models", "rollback", name])
+    assert refused.exit_code == 1 and "no earlier accepted version" in refused.output
+    retrained = run_tags_cycle(
+        load_settings(home=Path(cycle.lake_root).parent, mlflow_tracking_uri=mlflow_server.url),
+        registry, orgs=[org], dry_run=True,
+    )  # fmt: skip
+    candidate = retrained.orgs[0].version
+    assert candidate and not retrained.orgs[0].promoted  # dry run: registered, not promoted
+    promoted = runner.invoke(
+        app, ["models", "promote", name, "--version", str(candidate), "--reason", "canary ok"]
+    )
+    assert promoted.exit_code == 0, promoted.output
+    assert registry.version_by_alias(name, PRODUCTION).version == candidate  # type: ignore[union-attr]
+    rolled = runner.invoke(app, ["models", "rollback", name, "--reason", "complaints"])
+    assert rolled.exit_code == 0 and f"version {before.version}" in rolled.output
+    shown = runner.invoke(app, ["models", "show", name])
+    assert (
+        shown.exit_code == 0
+        and "ops-oncall" in shown.output
+        and "rollback: complaints" in shown.output
+    )
+    assert runner.invoke(app, ["models", "show", "tags.nobody"]).exit_code == 2

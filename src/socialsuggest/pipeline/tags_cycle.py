@@ -81,8 +81,11 @@ def _candidate(result: OrgResult, gate_passed: bool, reasons: list[str], folder:
         family=FAMILY,
         org=result.org,
         model=result.model,
-        python_model=TagSuggesterModel(result.model, k=result.model.config.k),
+        python_model=TagSuggesterModel(k=result.model.config.k),
         input_example=example,
+        example_output=TagSuggesterModel(result.model, k=result.model.config.k).predict(
+            None, example
+        ),
         metrics=_logged_metrics(result),
         params=asdict(result.model.config),
         data_window=result.window,

@@ -11,13 +11,15 @@ alone.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import pickle
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 
+log = logging.getLogger(__name__)
 PRODUCTION = "production"
 STAGING = "staging"
 CHALLENGER = "challenger"
@@ -71,8 +74,11 @@ class Candidate:
     family: str
     org: str
     model: Any
+    #: The pyfunc wrapper *without* the fitted model: the model travels once, as the
+    #: pickled ``model`` artifact that the wrapper's ``load_context`` reads.
     python_model: PythonModel
     input_example: pd.DataFrame
+    example_output: pd.DataFrame
     metrics: Mapping[str, float]
     params: Mapping[str, Any]
     data_window: tuple[str, str]
@@ -106,8 +112,10 @@ class Registry:
     def __init__(self, tracking_uri: str) -> None:
         # Per-file download bars and run links flood job logs; operators use the UI.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        for noisy in ("mlflow.tracking", "mlflow.store", "mlflow.pyfunc", "mlflow.models"):
+        for noisy in ("mlflow.tracking", "mlflow.store", "mlflow.models"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # its cloudpickle notice concerns the wrapper class, which holds no data
+        logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
         self.tracking_uri = tracking_uri
         mlflow.set_tracking_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri)
@@ -129,7 +137,7 @@ class Registry:
             "replaces_production_version": str(current.version) if current else "none",
             **{mlflow_key(k): v for k, v in candidate.extra_tags.items()},
         }
-        with mlflow.start_run(run_name=f"{candidate.name}") as run:
+        with _quiet(), mlflow.start_run(run_name=f"{candidate.name}") as run:
             mlflow.set_tags(tags)
             mlflow.log_params({mlflow_key(k): _param(v) for k, v in candidate.params.items()})
             mlflow.log_metrics({mlflow_key(k): float(v) for k, v in candidate.metrics.items()})
@@ -138,8 +146,9 @@ class Registry:
             with tempfile.TemporaryDirectory() as tmp:
                 pickled = Path(tmp) / "model.pkl"
                 pickled.write_bytes(pickle.dumps(candidate.model))
-                example_out = candidate.python_model.predict(None, candidate.input_example)
-                signature = mlflow.models.infer_signature(candidate.input_example, example_out)
+                signature = mlflow.models.infer_signature(
+                    candidate.input_example, candidate.example_output
+                )
                 info = mlflow.pyfunc.log_model(
                     name="model",
                     python_model=candidate.python_model,
@@ -147,7 +156,8 @@ class Registry:
                     signature=signature,
                     input_example=candidate.input_example,
                 )
-        version = mlflow.register_model(info.model_uri, candidate.name, tags=tags)
+        with _quiet():
+            version = mlflow.register_model(info.model_uri, candidate.name, tags=tags)
         self.client.update_model_version(
             candidate.name,
             version.version,
@@ -273,6 +283,19 @@ def _info(mv: ModelVersion) -> VersionInfo:
             timespec="seconds"
         ),
     )
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow writes run links and registration notes straight to stdout/stderr; a
+    daily job's log should say what *we* decided, so those go to the debug log."""
+    sink = io.StringIO()
+    try:
+        with redirect_stdout(sink), redirect_stderr(sink):
+            yield
+    finally:
+        if sink.getvalue():
+            log.debug("mlflow said: %s", sink.getvalue().strip())
 
 
 def mlflow_key(name: str) -> str:

@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -392,15 +392,9 @@ class TagModel:
             "n_disabled": sum(reasons.values()),
             "n_recent": len(self.recent_tags),
         }
-        for reason in (
-            "too_few_examples",
-            "auc_lower_bound_below_threshold",
-            "archived",
-            "no_validation_positives",
-            "no_validation_negatives",
-            "no_vocabulary",
-        ):
-            out[f"n_disabled_{reason}"] = reasons.get(reason, 0)
+        for reason in get_args(Reason):
+            if reason != "ok":
+                out[f"n_disabled_{reason}"] = reasons.get(reason, 0)
         return out
 
 
