@@ -86,6 +86,10 @@ class Candidate:
     gate_reasons: list[str]
     artifacts: Mapping[str, Path] = field(default_factory=dict)
     extra_tags: Mapping[str, str] = field(default_factory=dict)
+    #: Distributions the model needs at load time, pinned to the installed versions.
+    #: Naming them saves MLflow's requirement inference (a subprocess that reloads the
+    #: model: ~10 s per org, the largest cost of a daily retrain).
+    requirements: tuple[str, ...] = ("scikit-learn", "scipy", "numpy", "pandas", "pyarrow")
 
     @property
     def name(self) -> str:
@@ -155,6 +159,7 @@ class Registry:
                     artifacts={"model": str(pickled)},
                     signature=signature,
                     input_example=candidate.input_example,
+                    pip_requirements=pinned(candidate.requirements),
                 )
         with _quiet():
             version = mlflow.register_model(info.model_uri, candidate.name, tags=tags)
@@ -283,6 +288,13 @@ def _info(mv: ModelVersion) -> VersionInfo:
             timespec="seconds"
         ),
     )
+
+
+def pinned(distributions: tuple[str, ...]) -> list[str]:
+    """``name==installed version`` for each distribution (the serving env must match)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in distributions]
 
 
 @contextmanager
