@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 ONCE ?=
 ARGS ?=
 
-.PHONY: run test lint typecheck check bench lock clean-state help
+SERVICES ?= s3
+
+.PHONY: run test lint typecheck check bench lock clean-state help services-up services-down services-status
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +37,15 @@ bench: $(STAMP)  ## benchmarks (PROFILE=quick|full)
 
 lock:  ## recompile requirements.txt from requirements.in
 	$(VENV)/bin/uv pip compile requirements.in -o requirements.txt --python-version 3.11
+
+services-up: $(STAMP)  ## start real services (infra/<name>.sh up): $(SERVICES)
+	@for s in $(SERVICES); do bash infra/$$s.sh up || exit 1; done
+
+services-down:  ## stop the services this checkout started (by PID file)
+	@for s in $(SERVICES); do bash infra/$$s.sh down; done
+
+services-status:  ## are they running?
+	@for s in $(SERVICES); do bash infra/$$s.sh status || true; done
 
 clean-state:  ## delete embedded state under ./var (lake, catalog, MLflow, Airflow)
 	rm -rf var

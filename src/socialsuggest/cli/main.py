@@ -260,7 +260,8 @@ def _serve_forever(settings: Settings, registry: Registry, uri: str) -> None:
         "try:\n"
         f"  curl -s -X POST {api}/v1/orgs/acme/tags:suggest -H 'content-type: application/json' "
         """-d '{"text": "how long should I rest bread dough before baking?"}'\n"""
-        "Ctrl-C stops both."
+        "Ctrl-C stops both.",
+        soft_wrap=True,  # keep the curl line copy-pasteable
     )
     uvicorn.run(
         create_app(registry), host=settings.api_host, port=settings.api_port, log_level="warning"

@@ -121,6 +121,7 @@ class S3Storage:
 
     def __init__(self, uri: str, endpoint_url: str | None = None) -> None:
         import boto3  # imported lazily: most runs are local
+        from botocore.config import Config
 
         without_scheme = uri.split("://", 1)[1]
         self.bucket, _, prefix = without_scheme.partition("/")
@@ -128,7 +129,15 @@ class S3Storage:
             raise ValueError(f"lake_root: {uri!r} has no bucket name")
         self.prefix = prefix.strip("/")
         self.root = uri.rstrip("/")
-        self._client: Any = boto3.client("s3", endpoint_url=endpoint_url or None)
+        # Credentials come from boto3's usual sources (AWS_ACCESS_KEY_ID, ... or a
+        # profile), never from our settings. A custom endpoint (SeaweedFS, MinIO) gets
+        # path-style addressing: bucket.127.0.0.1 does not resolve.
+        self._client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            config=Config(s3={"addressing_style": "path"}) if endpoint_url else None,
+        )
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

@@ -1,0 +1,87 @@
+"""The lake on a real S3-compatible store (SeaweedFS started by infra/s3.sh)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from socialsuggest.ingest import ingest_paths
+from socialsuggest.lake import Lake, ObjectExistsError, S3Storage
+from socialsuggest.sampledata import Manifest
+
+REPO = Path(__file__).resolve().parents[2]
+PORT = "28333"  # + its derived ports: clear of a developer's own store on 8333
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "socialsuggest-test",
+    "AWS_SECRET_ACCESS_KEY": "test-secret-only",
+}
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = {**os.environ, **CREDENTIALS, "SOCIALSUGGEST_S3_PORT": PORT,
+           "SOCIALSUGGEST_HOME": str(tmp_path_factory.mktemp("s3home"))}  # fmt: skip
+    script = str(REPO / "infra" / "s3.sh")
+    up = subprocess.run(
+        ["bash", script, "up"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield up.stdout.strip().splitlines()[-1]
+    subprocess.run(["bash", script, "down"], env=env, capture_output=True, timeout=60, check=True)
+
+
+@pytest.fixture
+def s3_lake(
+    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Lake:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    prefix = request.node.name.replace("[", "-").replace("]", "")
+    return Lake(S3Storage(f"s3://socialsuggest/{prefix}", endpoint_url=s3_endpoint))
+
+
+def test_write_list_read_replace_delete_on_s3(s3_lake: Lake) -> None:
+    table = pa.table({"id": [1, 2, 3], "author_id": ["a", "b", "a"]})
+    obj = s3_lake.write("raw", "messages", date(2026, 1, 2), "acme", table, {"a", "b"})
+    assert obj.path.startswith("raw/messages/dt=2026-01-02/org=acme/part-")
+    assert [p.key for p in s3_lake.files("raw", "messages")] == [obj.path]
+    assert s3_lake.read([obj.path])["id"].to_pylist() == [1, 2, 3]
+    assert s3_lake.num_rows(obj.path) == 3
+    new = s3_lake.replace(obj.path, table.slice(0, 1), {"a"})
+    assert new.rows == 1 and new.sha256 != obj.sha256
+    assert s3_lake.read([obj.path])["id"].to_pylist() == [1]
+    assert [r["rows"] for r in s3_lake.outbox() if r.get("path") == obj.path] == [3, 1]
+    s3_lake.delete(obj.path)
+    assert s3_lake.files("raw") == []
+
+
+def test_conditional_put_refuses_to_overwrite(s3_lake: Lake) -> None:
+    s3_lake.storage.put("x/once.bin", b"first", create_only=True)
+    with pytest.raises(ObjectExistsError):
+        s3_lake.storage.put("x/once.bin", b"second", create_only=True)
+    assert s3_lake.storage.get("x/once.bin") == b"first"
+
+
+def test_ingest_into_an_s3_lake_reconciles_and_is_idempotent(
+    s3_lake: Lake, small_sample: tuple[Path, Manifest]
+) -> None:
+    sample, manifest = small_sample
+    first = ingest_paths(s3_lake, [sample])
+    assert first.records_in == sum(manifest.counts.values())
+    assert first.quarantined_total == manifest.invalid_injected
+    assert sum(s3_lake.num_rows(p.key) for p in s3_lake.files("raw")) == first.written_total
+    second = ingest_paths(s3_lake, [sample])
+    assert second.written_total == 0 and second.duplicates == second.records_in
+
+
+def test_s3_uri_and_bad_bucket(s3_endpoint: str) -> None:
+    storage = S3Storage("s3://socialsuggest/some/prefix", endpoint_url=s3_endpoint)
+    assert storage.uri("raw/x.parquet") == "s3://socialsuggest/some/prefix/raw/x.parquet"
+    with pytest.raises(ValueError, match="no bucket"):
+        S3Storage("s3:///nobucket")
