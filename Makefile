@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ONCE ?=
 ARGS ?=
 
-SERVICES ?= s3 elasticsearch
+SERVICES ?= s3 elasticsearch postgres
 
 .PHONY: run test lint typecheck check bench lock clean-state help services-up services-down services-status
 

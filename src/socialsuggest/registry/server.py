@@ -87,9 +87,18 @@ def _alive(pid: int) -> bool:
 
 
 def start_server(
-    home: Path, *, port: int | None = None, host: str = "127.0.0.1", timeout: float = 90.0
+    home: Path,
+    *,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    timeout: float = 90.0,
+    backend_store_uri: str | None = None,
 ) -> MlflowServer:
-    """Start ``mlflow server`` backed by ``home/mlflow.db``; return once it answers."""
+    """Start ``mlflow server``; return once it answers.
+
+    The backend is ``home/mlflow.db`` (SQLite, embedded profile) unless a
+    ``backend_store_uri`` is given (``postgresql://…`` in the services profile).
+    """
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     url = f"http://{host}:{port}"
@@ -98,7 +107,8 @@ def start_server(
     command = [
         str(mlflow_exe) if mlflow_exe.exists() else "mlflow",
         "server",
-        "--backend-store-uri", f"sqlite:///{(home / 'mlflow.db').resolve()}",
+        "--backend-store-uri",
+        backend_store_uri or f"sqlite:///{(home / 'mlflow.db').resolve()}",
         "--artifacts-destination", str((home / "mlartifacts").resolve()),
         "--serve-artifacts",
         "--host", host,
