@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ONCE ?=
 ARGS ?=
+PROFILE ?= embedded
+BENCH ?= quick
 
 SERVICES ?= s3 elasticsearch postgres
 
@@ -17,8 +19,8 @@ $(STAMP): requirements.txt pyproject.toml infra/bootstrap.sh
 	@bash infra/bootstrap.sh "$(VENV)"
 	@touch $(STAMP)
 
-run: $(STAMP)  ## one daily cycle on embedded defaults (ONCE=1: run it and exit)
-	$(VENV)/bin/socialsuggest run $(if $(ONCE),--once) $(ARGS)
+run: $(STAMP) $(if $(filter services,$(PROFILE)),services-up)  ## one daily cycle (ONCE=1: then exit; PROFILE=services: real services)
+	SOCIALSUGGEST_PROFILE=$(PROFILE) $(VENV)/bin/socialsuggest run $(if $(ONCE),--once) $(ARGS)
 
 test: $(STAMP)  ## the whole test suite
 	$(VENV)/bin/pytest $(ARGS)
@@ -32,8 +34,8 @@ typecheck: $(STAMP)  ## mypy on src/
 
 check: lint typecheck test  ## everything CI cares about
 
-bench: $(STAMP)  ## benchmarks (PROFILE=quick|full)
-	$(PY) benchmarks/run.py --profile $(or $(PROFILE),quick)
+bench: $(STAMP)  ## benchmarks (BENCH=quick|full)
+	$(PY) benchmarks/run.py --profile $(BENCH)
 
 lock:  ## recompile requirements.txt from requirements.in
 	$(VENV)/bin/uv pip compile requirements.in -o requirements.txt --python-version 3.11

@@ -11,6 +11,7 @@ then the embedded defaults below, which keep all state under ``./var``.
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -74,6 +75,13 @@ class Settings(BaseSettings):
         default=50_000, ge=1, description="rows buffered across partitions before a flush"
     )
     s3_endpoint_url: str = Field(default="", description="S3-compatible endpoint, e.g. SeaweedFS")
+    mlflow_backend_uri: str = Field(
+        default="",
+        description="backend store of the MLflow server make run starts; empty = SQLite under home",
+    )
+    mlflow_artifacts: str = Field(
+        default="", description="artifact destination of that server; empty = a folder under home"
+    )
 
     @field_validator("home", mode="after")
     @classmethod
@@ -82,10 +90,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
+        services = self.profile == Profile.SERVICES
         if not self.lake_root:
-            self.lake_root = str(self.home / "lake")
+            self.lake_root = "s3://socialsuggest/lake" if services else str(self.home / "lake")
         elif "://" not in self.lake_root:
             self.lake_root = str(Path(self.lake_root).expanduser().resolve())
+        if services:  # the servers `make services-up` starts, on their default ports
+            self.s3_endpoint_url = self.s3_endpoint_url or "http://127.0.0.1:8333"
+            self.catalog_url = self.catalog_url or "http://127.0.0.1:9200"
+            self.mlflow_artifacts = self.mlflow_artifacts or "s3://socialsuggest/mlflow-artifacts"
+            if not self.mlflow_backend_uri:
+                # the password is a secret: from the environment, never a default in a file
+                password = os.environ.get("SOCIALSUGGEST_PG_PASSWORD", "socialsuggest-local")
+                self.mlflow_backend_uri = (
+                    f"postgresql://socialsuggest:{password}@127.0.0.1:5432/mlflow"
+                )
         return self
 
     @cached_property
@@ -112,9 +131,17 @@ class Settings(BaseSettings):
     def describe(self) -> dict[str, Any]:
         """Settings as shown to operators (no secrets are held here, so all are shown)."""
         shown = self.model_dump(mode="json")
+        shown["mlflow_backend_uri"] = _mask_password(self.mlflow_backend_uri) or (
+            f"(SQLite: {self.home / 'mlflow' / 'mlflow.db'})"
+        )
         shown["mlflow_tracking_uri"] = self.mlflow_tracking_uri or "(server started by make run)"
         shown["catalog_url"] = self.catalog_url or f"(embedded: {self.home / 'catalog.sqlite'})"
         return shown
+
+
+def _mask_password(uri: str) -> str:
+    """``scheme://user:secret@host`` → ``scheme://user:***@host`` for display."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", uri)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -56,3 +56,17 @@ def test_missing_datasets_folder_says_where_it_looked(tmp_path: Path) -> None:
     settings = load_settings(datasets_dir=tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="SOCIALSUGGEST_DATASETS_DIR"):
         _ = settings.resolved_datasets_dir
+
+
+def test_services_profile_points_at_the_real_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOCIALSUGGEST_PROFILE", "services")
+    monkeypatch.setenv("SOCIALSUGGEST_PG_PASSWORD", "s3cret-from-env")
+    settings = load_settings()
+    assert settings.lake_root == "s3://socialsuggest/lake"
+    assert settings.s3_endpoint_url == "http://127.0.0.1:8333"
+    assert settings.catalog_url == "http://127.0.0.1:9200"
+    assert settings.mlflow_backend_uri.startswith("postgresql://socialsuggest:s3cret-from-env@")
+    shown = settings.describe()
+    assert "s3cret" not in str(shown) and "socialsuggest:***@" in shown["mlflow_backend_uri"]
+    monkeypatch.setenv("SOCIALSUGGEST_LAKE_ROOT", "s3://other/prefix")
+    assert load_settings().lake_root == "s3://other/prefix"  # explicit settings still win

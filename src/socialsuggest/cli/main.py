@@ -243,7 +243,13 @@ def _tracking(settings: Settings, *, start: bool) -> tuple[str, MlflowServer | N
         from socialsuggest.registry.server import ensure_server
 
         console.print(f"[dim]mlflow: starting a tracking server on :{settings.mlflow_port}[/]")
-        started: tuple[str, MlflowServer | None] = ensure_server(home, port=settings.mlflow_port)
+        started: tuple[str, MlflowServer | None] = ensure_server(
+            home,
+            port=settings.mlflow_port,
+            backend_store_uri=settings.mlflow_backend_uri or None,
+            artifacts_destination=settings.mlflow_artifacts or None,
+            s3_endpoint_url=settings.s3_endpoint_url or None,
+        )
         return started
     return f"http://127.0.0.1:{settings.mlflow_port}", None
 

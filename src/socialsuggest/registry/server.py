@@ -57,7 +57,13 @@ def _healthy(url: str) -> bool:
 
 
 def ensure_server(
-    home: Path, *, port: int, host: str = "127.0.0.1"
+    home: Path,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    backend_store_uri: str | None = None,
+    artifacts_destination: str | None = None,
+    s3_endpoint_url: str | None = None,
 ) -> tuple[str, MlflowServer | None]:
     """Reuse the server an earlier `make run` left on ``port``, else start one.
 
@@ -73,7 +79,14 @@ def ensure_server(
         if pid and _alive(pid) and _healthy(url):
             return url, None
         pid_file.unlink()
-    server = start_server(home, port=port, host=host)
+    server = start_server(
+        home,
+        port=port,
+        host=host,
+        backend_store_uri=backend_store_uri,
+        artifacts_destination=artifacts_destination,
+        s3_endpoint_url=s3_endpoint_url,
+    )
     pid_file.write_text(str(server.process.pid))
     return url, server
 
@@ -93,6 +106,8 @@ def start_server(
     host: str = "127.0.0.1",
     timeout: float = 90.0,
     backend_store_uri: str | None = None,
+    artifacts_destination: str | None = None,
+    s3_endpoint_url: str | None = None,
 ) -> MlflowServer:
     """Start ``mlflow server``; return once it answers.
 
@@ -109,13 +124,15 @@ def start_server(
         "server",
         "--backend-store-uri",
         backend_store_uri or f"sqlite:///{(home / 'mlflow.db').resolve()}",
-        "--artifacts-destination", str((home / "mlartifacts").resolve()),
+        "--artifacts-destination", artifacts_destination or str((home / "mlartifacts").resolve()),
         "--serve-artifacts",
         "--host", host,
         "--port", str(port),
         "--workers", "1",
     ]  # fmt: skip
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    if s3_endpoint_url:  # artifacts proxied to an S3-compatible store (services profile)
+        env["MLFLOW_S3_ENDPOINT_URL"] = s3_endpoint_url
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
