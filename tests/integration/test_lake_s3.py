@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -85,3 +86,40 @@ def test_s3_uri_and_bad_bucket(s3_endpoint: str) -> None:
     assert storage.uri("raw/x.parquet") == "s3://socialsuggest/some/prefix/raw/x.parquet"
     with pytest.raises(ValueError, match="no bucket"):
         S3Storage("s3:///nobucket")
+
+
+@pytest.mark.slow
+def test_spark_preprocessing_reads_and_writes_the_s3_lake(
+    s3_endpoint: str, small_sample: tuple[Path, Manifest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spark reads raw partitions over s3a:// and writes processed ones through the lake.
+
+    Runs `socialsuggest preprocess` in its own process: the jars for s3a must be on the
+    classpath when the JVM starts, so the suite's shared session cannot be reused.
+    """
+    import json
+
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    root = "s3://socialsuggest/spark-e2e"
+    lake = Lake(S3Storage(root, endpoint_url=s3_endpoint))
+    report = ingest_paths(lake, [small_sample[0]])
+    env = {
+        **os.environ,
+        "SOCIALSUGGEST_LAKE_ROOT": root,
+        "SOCIALSUGGEST_S3_ENDPOINT_URL": s3_endpoint,
+        "SOCIALSUGGEST_SPARK_MASTER": "local[2]",
+    }
+    exe = str(Path(sys.executable).parent / "socialsuggest")
+    first = subprocess.run(
+        [exe, "preprocess"], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads(first.stdout)
+    assert summary["rows_written"] == report.written["messages"]
+    processed = lake.files("processed", "tags")
+    assert processed and sum(lake.num_rows(p.key) for p in processed) == report.written["messages"]
+    again = subprocess.run(
+        [exe, "preprocess"], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert again.returncode == 0 and json.loads(again.stdout)["nothing_to_do"]

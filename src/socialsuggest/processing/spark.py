@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from socialsuggest.config import Settings, load_settings
@@ -28,6 +29,36 @@ _SESSIONS: list[SparkSession] = []  # the session get_spark made, for stop_spark
 
 def _is_local(master: str) -> bool:
     return master.startswith("local")
+
+
+#: pyspark 4.3 ships Hadoop client 3.5.0; hadoop-aws must match it (it brings the AWS SDK
+#: v2 bundle, 686 MB, so the Ivy cache lives with the other downloads and is reused).
+HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.5.0"
+
+
+def s3a_conf(endpoint: str = "") -> dict[str, str]:
+    """Spark settings for ``s3a://`` lake paths (verified against SeaweedFS 4.48).
+
+    Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, never from here;
+    on a cluster the executors need those variables too.
+    """
+    cache = Path(os.environ.get("SOCIALSUGGEST_CACHE", Path.home() / ".cache" / "socialsuggest"))
+    conf = {
+        "spark.jars.packages": HADOOP_AWS,
+        "spark.jars.ivy": str(cache / "ivy"),
+        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider"
+        ),
+        "spark.hadoop.fs.s3a.endpoint.region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    }
+    if endpoint:  # an S3-compatible store: path-style (bucket.localhost does not resolve)
+        conf |= {
+            "spark.hadoop.fs.s3a.endpoint": endpoint,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
+        }
+    return conf
 
 
 def get_spark(settings: Settings | None = None, *, driver_memory: str = "1g") -> SparkSession:
@@ -52,6 +83,9 @@ def get_spark(settings: Settings | None = None, *, driver_memory: str = "1g") ->
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
     )
+    if settings.lake_root.startswith("s3://"):
+        for key, value in s3a_conf(settings.s3_endpoint_url).items():
+            builder = builder.config(key, value)
     if _is_local(master):
         builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
         builder = builder.config("spark.default.parallelism", str(LOCAL_SHUFFLE_PARTITIONS))
