@@ -7,6 +7,11 @@ ONCE ?=
 ARGS ?=
 PROFILE ?= embedded
 BENCH ?= quick
+ifeq ($(PROFILE),services)
+# The loopback-only defaults infra/s3.sh starts the store with; set your own in the env.
+export AWS_ACCESS_KEY_ID ?= socialsuggest
+export AWS_SECRET_ACCESS_KEY ?= socialsuggest-local-secret
+endif
 
 SERVICES ?= s3 elasticsearch postgres
 

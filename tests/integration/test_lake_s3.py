@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -16,32 +15,15 @@ from socialsuggest.ingest import ingest_paths
 from socialsuggest.lake import Lake, ObjectExistsError, S3Storage
 from socialsuggest.sampledata import Manifest
 
-REPO = Path(__file__).resolve().parents[2]
-PORT = "28333"  # + its derived ports: clear of a developer's own store on 8333
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "socialsuggest-test",
-    "AWS_SECRET_ACCESS_KEY": "test-secret-only",
-}
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {**os.environ, **CREDENTIALS, "SOCIALSUGGEST_S3_PORT": PORT,
-           "SOCIALSUGGEST_HOME": str(tmp_path_factory.mktemp("s3home"))}  # fmt: skip
-    script = str(REPO / "infra" / "s3.sh")
-    up = subprocess.run(
-        ["bash", script, "up"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield up.stdout.strip().splitlines()[-1]
-    subprocess.run(["bash", script, "down"], env=env, capture_output=True, timeout=60, check=True)
-
 
 @pytest.fixture
 def s3_lake(
-    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    s3_endpoint: str,
+    s3_credentials: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Lake:
-    for name, value in CREDENTIALS.items():
+    for name, value in s3_credentials.items():
         monkeypatch.setenv(name, value)
     prefix = request.node.name.replace("[", "-").replace("]", "")
     return Lake(S3Storage(f"s3://socialsuggest/{prefix}", endpoint_url=s3_endpoint))
@@ -90,7 +72,10 @@ def test_s3_uri_and_bad_bucket(s3_endpoint: str) -> None:
 
 @pytest.mark.slow
 def test_spark_preprocessing_reads_and_writes_the_s3_lake(
-    s3_endpoint: str, small_sample: tuple[Path, Manifest], monkeypatch: pytest.MonkeyPatch
+    s3_endpoint: str,
+    s3_credentials: dict[str, str],
+    small_sample: tuple[Path, Manifest],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Spark reads raw partitions over s3a:// and writes processed ones through the lake.
 
@@ -99,7 +84,7 @@ def test_spark_preprocessing_reads_and_writes_the_s3_lake(
     """
     import json
 
-    for name, value in CREDENTIALS.items():
+    for name, value in s3_credentials.items():
         monkeypatch.setenv(name, value)
     root = "s3://socialsuggest/spark-e2e"
     lake = Lake(S3Storage(root, endpoint_url=s3_endpoint))

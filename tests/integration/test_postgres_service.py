@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from mlflow.tracking import MlflowClient
 
+from socialsuggest.lake import S3Storage
 from socialsuggest.registry import start_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,13 +41,30 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert status.returncode == 3  # stopped
 
 
-def test_mlflow_registry_on_postgres(postgres: str, tmp_path: Path) -> None:
-    server = start_server(tmp_path / "mlflow", backend_store_uri=f"{postgres}/mlflow")
+def test_mlflow_on_postgres_with_s3_artifacts(
+    postgres: str,
+    s3_endpoint: str,
+    s3_credentials: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The services profile's MLflow: Postgres metadata, artifacts proxied to S3."""
+    for name, value in s3_credentials.items():
+        monkeypatch.setenv(name, value)  # the server process reads them
+    server = start_server(
+        tmp_path / "mlflow",
+        backend_store_uri=f"{postgres}/mlflow",
+        artifacts_destination="s3://socialsuggest/mlflow-artifacts",
+        s3_endpoint_url=s3_endpoint,
+    )
     try:
         client = MlflowClient(tracking_uri=server.url)
         experiment = client.create_experiment("pg-smoke")
         run = client.create_run(experiment)
         client.log_metric(run.info.run_id, "hybrid.ndcg_at_3", 0.61)
+        report = tmp_path / "tag_report.csv"
+        report.write_text("tag,auc\nbread,0.91\n")
+        client.log_artifact(run.info.run_id, str(report))  # through the server's proxy
         client.create_registered_model("tags.pgorg")
         version = client.create_model_version(
             "tags.pgorg", f"runs:/{run.info.run_id}/model", run.info.run_id
@@ -62,6 +80,9 @@ def test_mlflow_registry_on_postgres(postgres: str, tmp_path: Path) -> None:
         assert cursor.fetchall() == [("tags.pgorg",)]
         cursor.execute("SELECT alias, version FROM registered_model_aliases")
         assert cursor.fetchall() == [("production", 1)]
+    storage = S3Storage("s3://socialsuggest/mlflow-artifacts", endpoint_url=s3_endpoint)
+    stored = [o.key for o in storage.iter_objects() if o.key.endswith("tag_report.csv")]
+    assert len(stored) == 1 and storage.get(stored[0]) == report.read_bytes()
     with psycopg.connect(f"{postgres}/airflow") as conn, conn.cursor() as cursor:
         cursor.execute("SELECT current_user")
         assert cursor.fetchone() == ("socialsuggest",)

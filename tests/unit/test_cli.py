@@ -104,3 +104,23 @@ def test_unreachable_tracking_server_fails_fast(
     for args in (["models", "ls"], ["train"]):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 1 and "not reachable" in result.output, args
+
+
+def test_a_down_s3_store_is_named_with_its_url(env: dict[str, str], tmp_path: Path) -> None:
+    """Fault injected for real: nothing listens on the endpoint's port."""
+    from socialsuggest.registry import free_port
+
+    sample = tmp_path / "one.jsonl"
+    sample.write_text(
+        json.dumps({"event_type": "tag_lifecycle", "org_id": "acme", "tag": "x",
+                    "action": "created", "at": "2026-01-01T00:00:00Z"}) + "\n"
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    fault_env = {**env, "SOCIALSUGGEST_LAKE_ROOT": "s3://socialsuggest/lake",
+                 "SOCIALSUGGEST_S3_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x",
+                 "AWS_SECRET_ACCESS_KEY": "y", "AWS_MAX_ATTEMPTS": "2"}  # fmt: skip
+    exe = str(Path(sys.executable).parent / "socialsuggest")
+    result = subprocess.run([exe, "ingest", str(sample)], env=fault_env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1
+    assert f"S3 store at {endpoint}" in result.stderr and "Traceback" not in result.stderr

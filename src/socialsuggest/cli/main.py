@@ -569,4 +569,16 @@ def evaluate(
 
 
 def main() -> None:  # console-script entry point
-    app()
+    """Run the CLI; a backing service that fails is named, with its URL, not a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        app()
+    except (BotoCoreError, ClientError) as exc:
+        settings = load_settings()
+        where = settings.s3_endpoint_url or "AWS S3"
+        console.print(
+            f"[bold red]error:[/] S3 store at {where} (lake {settings.lake_root}) failed: {exc}",
+            soft_wrap=True,
+        )
+        raise SystemExit(1) from None
