@@ -18,6 +18,8 @@ from elasticsearch import ApiError, Elasticsearch, helpers
 REPO = Path(__file__).resolve().parents[2]
 PORT = "29200"  # clear of a developer's own `make services-up` node on 9200
 
+pytestmark = pytest.mark.services  # real servers started by infra/ scripts
+
 
 @pytest.fixture(scope="module")
 def es_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:

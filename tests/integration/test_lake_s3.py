@@ -15,6 +15,8 @@ from socialsuggest.ingest import ingest_paths
 from socialsuggest.lake import Lake, ObjectExistsError, S3Storage
 from socialsuggest.sampledata import Manifest
 
+pytestmark = pytest.mark.services  # real servers started by infra/ scripts
+
 
 @pytest.fixture
 def s3_lake(

@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 PORT = "25432"  # clear of a developer's own `make services-up` cluster on 5432
 PASSWORD = "test-only-password"
 
+pytestmark = pytest.mark.services  # real servers started by infra/ scripts
+
 
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
