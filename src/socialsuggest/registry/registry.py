@@ -141,7 +141,7 @@ class Registry:
             "replaces_production_version": str(current.version) if current else "none",
             **{mlflow_key(k): v for k, v in candidate.extra_tags.items()},
         }
-        with _quiet(), mlflow.start_run(run_name=f"{candidate.name}") as run:
+        with _quiet(), mlflow.start_run(run_name=f"{candidate.name}"):
             mlflow.set_tags(tags)
             mlflow.log_params({mlflow_key(k): _param(v) for k, v in candidate.params.items()})
             mlflow.log_metrics({mlflow_key(k): float(v) for k, v in candidate.metrics.items()})
@@ -171,10 +171,10 @@ class Registry:
                 else "REJECTED: " + "; ".join(candidate.gate_reasons)
             ),
         )  # fmt: skip
-        return self.version(candidate.name, int(version.version), run_id=run.info.run_id)
+        return self.version(candidate.name, int(version.version))
 
     # ---- queries --------------------------------------------------------------------
-    def version(self, name: str, version: int, run_id: str | None = None) -> VersionInfo:
+    def version(self, name: str, version: int) -> VersionInfo:
         mv = self.client.get_model_version(name, str(version))
         return _info(mv)
 
