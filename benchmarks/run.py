@@ -11,7 +11,15 @@ HERE = Path(__file__).parent
 PROFILES = {
     "quick": [
         ["ingest_throughput.py", "--messages", "100000", "--orgs", "20"],
-        ["tags_accuracy.py", "--datasets", "se_crypto", "tw_covid19", "--ablation"],
+        [
+            "tags_accuracy.py",
+            "--datasets",
+            "se_crypto",
+            "tw_covid19",
+            "--ablation",
+            "--out",
+            str(HERE / "reports" / "tags_accuracy_quick.md"),
+        ],
     ],
     "full": [
         ["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"],
