@@ -25,7 +25,14 @@ from socialsuggest.models.tags import TagModelConfig
 from socialsuggest.processing.spark import get_spark
 from socialsuggest.processing.tags import preprocess_tags
 from socialsuggest.quality import GateConfig, model_gate
-from socialsuggest.registry import PRODUCTION, STAGING, Candidate, Registry, model_name
+from socialsuggest.registry import (
+    PRODUCTION,
+    STAGING,
+    Candidate,
+    Registry,
+    VersionInfo,
+    model_name,
+)
 from socialsuggest.registry.pyfunc import TagSuggesterModel
 from socialsuggest.training.fanout import (
     Engine,
@@ -102,13 +109,10 @@ def _logged_metrics(result: OrgResult) -> dict[str, float]:
 
 
 def _production_metrics(
-    registry: Registry, name: str, test: pd.DataFrame
-) -> dict[str, float] | None:
+    registry: Registry, production: VersionInfo, test: pd.DataFrame
+) -> dict[str, float]:
     """Production's hybrid metrics on the candidate's own test window (same data)."""
-    loaded = registry.load(name, PRODUCTION)
-    if loaded is None:
-        return None
-    _, python_model = loaded
+    python_model = registry.load_version(production)
     metrics: dict[str, float] = evaluate_model(python_model.model, test)["hybrid"]
     return metrics
 
@@ -129,7 +133,7 @@ def publish(
         return outcome
     before = registry.version_by_alias(name, PRODUCTION)
     outcome.production_before = outcome.production_after = before.version if before else None
-    production = _production_metrics(registry, name, result.test) if before else None
+    production = _production_metrics(registry, before, result.test) if before else None
     gate = model_gate(
         enabled_tags=result.summary["n_enabled"],
         candidate=result.metrics["hybrid"],

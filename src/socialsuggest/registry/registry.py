@@ -267,14 +267,10 @@ class Registry:
         return max(older)
 
     # ---- loading --------------------------------------------------------------------
-    def load(self, name: str, alias: str = PRODUCTION) -> tuple[VersionInfo, Any] | None:
-        """The unwrapped python model behind an alias, or None when the alias is unset."""
-        info = self.version_by_alias(name, alias)
-        if info is None:
-            return None
-        # By number, not alias: the alias may move between the lookup and the load.
-        loaded = mlflow.pyfunc.load_model(f"models:/{name}/{info.version}")
-        return info, loaded.unwrap_python_model()
+    def load_version(self, info: VersionInfo) -> Any:
+        """The unwrapped python model of one version, loaded by number: an alias may move
+        between a lookup and the load, a version number cannot."""
+        return mlflow.pyfunc.load_model(f"models:/{info.name}/{info.version}").unwrap_python_model()
 
 
 def _info(mv: ModelVersion) -> VersionInfo:

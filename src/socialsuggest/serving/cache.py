@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from socialsuggest.registry import PRODUCTION, Registry
+from socialsuggest.registry import PRODUCTION, Registry, VersionInfo
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class ModelCache:
                 continue
             if current is not None and current.version == info.version:
                 continue
-            events.append(self._load(org, name, current))
+            events.append(self._load(org, info, current))
         self.last_refresh_ok = time.time()
         for event in events:
             self.events.append(event)
@@ -92,18 +92,17 @@ class ModelCache:
                 self.on_reload(event)
         return events
 
-    def _load(self, org: str, name: str, current: LoadedModel | None) -> ReloadEvent:
+    def _load(self, org: str, info: VersionInfo, current: LoadedModel | None) -> ReloadEvent:
+        """Load the version the alias pointed at when we looked (no second lookup)."""
+        name = info.name
         before = current.version if current else None
         try:
-            loaded = self.registry.load(name, self.alias)
+            python_model = self.registry.load_version(info)
         except Exception as exc:  # keep serving the previous model, report the failure
             log.warning("reload of %s failed: %s", name, type(exc).__name__)
             return ReloadEvent(
                 name, before, before, False, f"{type(exc).__name__}: {exc}", time.time()
             )
-        if loaded is None:
-            return ReloadEvent(name, before, before, False, "alias vanished", time.time())
-        info, python_model = loaded
         with self._lock:
             self._models[org] = LoadedModel(org, name, info.version, python_model, time.time())
         log.info("serving %s version %s (was %s)", name, info.version, before)
