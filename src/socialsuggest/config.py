@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository checkout this package was installed from (editable install), used
@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     lake_root: str = Field(default="", description="lake root: a path or s3://bucket/prefix")
     catalog_url: str = Field(
         default="", description="empty = embedded SQLite catalog, or http://host:9200"
+    )
+    catalog_index: str = Field(
+        default="lake-objects", description="Elasticsearch index (alias) of the catalog"
+    )
+    privacy_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC key for subject ids in audit records; empty = a key file under "
+        "home (embedded profile only)",
     )
     mlflow_tracking_uri: str = Field(
         default="",
@@ -129,8 +137,9 @@ class Settings(BaseSettings):
         )
 
     def describe(self) -> dict[str, Any]:
-        """Settings as shown to operators (no secrets are held here, so all are shown)."""
+        """Settings as shown to operators: passwords and keys masked."""
         shown = self.model_dump(mode="json")
+        shown["privacy_key"] = "***" if self.privacy_key.get_secret_value() else "(key file)"
         shown["mlflow_backend_uri"] = _mask_password(self.mlflow_backend_uri) or (
             f"(SQLite: {self.home / 'mlflow' / 'mlflow.db'})"
         )

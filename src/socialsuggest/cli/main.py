@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from socialsuggest.cli.privacy import catalog_app, privacy_app
 from socialsuggest.config import Settings, load_settings
 from socialsuggest.ingest import ingest_paths, source_files
 from socialsuggest.lake import Lake
@@ -362,6 +363,8 @@ def _distinct_tags(summary: CycleSummary) -> int:
 
 models_app = typer.Typer(help="Registered models: list, inspect, promote, roll back.")
 app.add_typer(models_app, name="models")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(catalog_app, name="catalog")
 
 
 def _check_reachable(uri: str) -> None:

@@ -2,6 +2,7 @@
 
 from socialsuggest.lake.lake import (
     OUTBOX_PREFIX,
+    PERSONAL_ZONES,
     UNKNOWN_ORG,
     ZONES,
     DatasetStats,
@@ -19,6 +20,7 @@ from socialsuggest.lake.storage import (
 
 __all__ = [
     "OUTBOX_PREFIX",
+    "PERSONAL_ZONES",
     "UNKNOWN_ORG",
     "ZONES",
     "DatasetStats",

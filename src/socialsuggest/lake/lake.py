@@ -1,9 +1,9 @@
 """The data lake: Parquet partitions ``<zone>/<dataset>/dt=YYYY-MM-DD/org=<org>/``.
 
 Zones are ``raw`` (as ingested), ``processed`` (Spark outputs), ``quarantine`` (bad
-records with their reasons) and ``audit``. Partitioning by day and org is what
-lets retention purge by day, deletion requests touch only the files that hold a
-subject, and training read one org without scanning the others.
+records with their reasons), ``logs`` (serving requests and feedback) and ``audit``.
+Partitioning by day and org is what lets retention purge by day, deletion requests
+touch only the files that hold a subject, and training read one org without scanning the others.
 
 Every object written or replaced emits a metadata record to a catalog *outbox*
 (``_catalog/outbox/*.json``) in the same lake; the GDPR catalog (issue #5) indexes
@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,7 +29,9 @@ import pyarrow.parquet as pq
 from socialsuggest.config import Settings
 from socialsuggest.lake.storage import LocalStorage, ObjectInfo, Storage, open_storage
 
-ZONES = ("raw", "processed", "quarantine", "audit")
+ZONES = ("raw", "processed", "quarantine", "logs", "audit")
+#: Zones holding personal data: their objects get a retention date and are erasable.
+PERSONAL_ZONES = ("raw", "processed", "quarantine", "logs")
 OUTBOX_PREFIX = "_catalog/outbox"
 UNKNOWN_ORG = "_unknown"
 _PART = re.compile(
@@ -172,12 +175,27 @@ class Lake:
         data: bytes,
         subject_ids: Iterable[str],
     ) -> LakeObject:
+        obj = self._object(key, zone, dataset, dt, org, rows, data, subject_ids)
+        self._outbox({"op": "upsert", **asdict(obj)})
+        return obj
+
+    def _object(
+        self,
+        key: str,
+        zone: str,
+        dataset: str,
+        dt: date,
+        org: str,
+        rows: int,
+        data: bytes,
+        subject_ids: Iterable[str],
+    ) -> LakeObject:
         retention = (
             (dt + timedelta(days=self.retention_days)).isoformat()
-            if zone in ("raw", "quarantine")
+            if zone in PERSONAL_ZONES
             else None
         )
-        obj = LakeObject(
+        return LakeObject(
             path=key,
             zone=zone,
             dataset=dataset,
@@ -190,8 +208,6 @@ class Lake:
             created_at=datetime.now(UTC).isoformat(),
             retention_until=retention,
         )
-        self._outbox({"op": "upsert", **asdict(obj)})
-        return obj
 
     def _outbox(self, record: dict[str, object]) -> None:
         if self._pending is not None:
@@ -226,8 +242,32 @@ class Lake:
 
     def outbox(self) -> Iterator[dict[str, object]]:
         """Pending catalog records, oldest first."""
-        for info in self.storage.iter_objects(OUTBOX_PREFIX + "/"):
-            yield from json.loads(self.storage.get(info.key))["records"]
+        for key in self.outbox_files():
+            yield from self.read_outbox(key)
+
+    def outbox_files(self) -> list[str]:
+        """Keys of pending outbox files, oldest first (names start with a UTC stamp)."""
+        return sorted(info.key for info in self.storage.iter_objects(OUTBOX_PREFIX + "/"))
+
+    def read_outbox(self, key: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = json.loads(self.storage.get(key))["records"]
+        return records
+
+    def drop_outbox(self, key: str) -> None:
+        """Remove an outbox file once the catalog holds its records (it lists subject ids)."""
+        self.storage.delete(key)
+
+    def describe(self, key: str) -> LakeObject:
+        """Metadata of an existing file, computed from its content (reconcile uses this)."""
+        from socialsuggest.lake.personal import subjects_in
+
+        part = self._parse_key(key)
+        data = self.storage.get(key)
+        table = pq.read_table(io.BytesIO(data))
+        return self._object(
+            key, part.zone, part.dataset, part.dt, part.org, table.num_rows, data,
+            subjects_in(table),
+        )  # fmt: skip
 
     # ---- reading ----------------------------------------------------------------
     def files(

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from socialsuggest.catalog import open_catalog, sync_outbox
 from socialsuggest.config import Settings
 from socialsuggest.ingest import IngestReport, ingest_paths
 from socialsuggest.lake import DatasetStats, Lake
@@ -131,6 +132,9 @@ def run_cycle(
         if registry is not None
         else None
     )
+    with open_catalog(settings) as catalog:  # index what this cycle wrote (GDPR catalog)
+        indexed = sync_outbox(lake, catalog)
+        catalogued = catalog.count()
     return CycleSummary(
         tags=tags,
         sample_dir=str(sample),
@@ -141,6 +145,8 @@ def run_cycle(
         extra={
             "generated_invalid": manifest["invalid_injected"],
             "distinct_tags": distinct_tags(lake),
+            "catalog_indexed": indexed.upserted,
+            "catalog_objects": catalogued,
         },
     )
 

@@ -22,6 +22,7 @@ import pandas as pd
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.privacy.retrain import RetrainQueue
 from socialsuggest.processing.spark import get_spark
 from socialsuggest.processing.tags import preprocess_tags
 from socialsuggest.quality import GateConfig, model_gate
@@ -124,8 +125,14 @@ def publish(
     gate_config: GateConfig,
     dry_run: bool,
     actor: str,
+    must_replace: bool = False,
 ) -> OrgOutcome:
-    """Gate, register and (unless dry-run or rejected) promote one org's candidate."""
+    """Gate, register and (unless dry-run or rejected) promote one org's candidate.
+
+    ``must_replace``: production was trained on data a deletion request erased, so
+    the candidate is not compared with it (it goes whatever its metrics, as long as
+    the candidate passes its own gates).
+    """
     name = model_name(FAMILY, result.org)
     outcome = OrgOutcome(org=result.org, trained=result.ok, error=result.error,
                          train_seconds=round(result.seconds, 2))  # fmt: skip
@@ -133,7 +140,12 @@ def publish(
         return outcome
     before = registry.version_by_alias(name, PRODUCTION)
     outcome.production_before = outcome.production_after = before.version if before else None
-    production = _production_metrics(registry, before, result.test) if before else None
+    erased = must_replace or (before is not None and before.trained_on_erased_data)
+    production = (
+        _production_metrics(registry, before, result.test)
+        if before is not None and not erased
+        else None
+    )
     gate = model_gate(
         enabled_tags=result.summary["n_enabled"],
         candidate=result.metrics["hybrid"],
@@ -147,6 +159,8 @@ def publish(
     with tempfile.TemporaryDirectory() as tmp:
         candidate = _candidate(result, gate.passed, gate.reasons, Path(tmp))
         candidate.extra_tags = {**gate.as_tags(), "dry_run": str(dry_run).lower()}
+        if erased:
+            candidate.extra_tags["replaces_erased_data_model"] = "true"
         version = registry.log_candidate(candidate)
     outcome.version = version.version
     if gate.passed and not dry_run:
@@ -181,6 +195,10 @@ def run_tags_cycle(
         f"{pre.partitions_skipped} unchanged, {pre.rows_written} rows in {pre.seconds:.1f}s"
     )
     wanted = orgs or processed_orgs(lake)
+    queue = RetrainQueue(lake)
+    erased = {org: ids for org, ids in queue.pending().items() if org in wanted}
+    if erased:
+        say(f"privacy: {len(erased)} orgs must replace models trained on erased data")
     say(f"train: {len(wanted)} orgs with engine={engine}")
     as_of = datetime.now(UTC)
 
@@ -195,8 +213,19 @@ def run_tags_cycle(
     outcomes = []
     for result in results:
         outcome = publish(
-            registry, result, gate_config=gate_config or GateConfig(), dry_run=dry_run, actor=actor
+            registry,
+            result,
+            gate_config=gate_config or GateConfig(),
+            dry_run=dry_run,
+            actor=actor,
+            must_replace=result.org in erased,
         )
+        if outcome.promoted and result.org in erased:
+            # every version from before this cycle saw the erased data: flag them (the
+            # request may have run while the registry was down), then clear the queue
+            for request_id in erased[result.org]:
+                registry.mark_trained_on_erased_data([result.org], request_id, as_of.isoformat())
+            queue.clear([result.org])
         if outcome.version is not None:
             name = model_name(FAMILY, outcome.org)
             say(f"registry: {name} v{outcome.version} {_verdict(outcome)}")

@@ -37,6 +37,8 @@ PRODUCTION = "production"
 STAGING = "staging"
 CHALLENGER = "challenger"
 _HISTORY_TAG = "alias_history"
+ERASED_TAG = "privacy.trained_on_erased_data"
+ERASURE_REQUESTS_TAG = "privacy.erasure_requests"
 _HISTORY_KEEP = 30
 
 
@@ -108,6 +110,10 @@ class VersionInfo:
     @property
     def accepted(self) -> bool:
         return self.tags.get("gate.passed") == "true"
+
+    @property
+    def trained_on_erased_data(self) -> bool:
+        return self.tags.get(ERASED_TAG) == "true"
 
 
 class Registry:
@@ -257,14 +263,47 @@ class Registry:
 
     def _previous_accepted(self, name: str, current: VersionInfo) -> int:
         replaced = current.tags.get("replaced_production_version")
-        if replaced and replaced.isdigit() and self.version(name, int(replaced)).accepted:
-            return int(replaced)
+        if replaced and replaced.isdigit():
+            previous = self.version(name, int(replaced))
+            if previous.accepted and not previous.trained_on_erased_data:
+                return int(replaced)
         older = [
-            v.version for v in self.versions(name) if v.accepted and v.version < current.version
+            v.version
+            for v in self.versions(name)
+            if v.accepted and not v.trained_on_erased_data and v.version < current.version
         ]
         if not older:
             raise RegistryError(f"{name}: no earlier accepted version to roll back to")
         return max(older)
+
+    # ---- privacy --------------------------------------------------------------------
+    def mark_trained_on_erased_data(
+        self, orgs: list[str], request_id: str, before: str
+    ) -> list[str]:
+        """Tag every version (any family) of these orgs registered before ``before``.
+
+        They were trained on data a deletion request has since erased: the daily cycle
+        replaces such a production model without the regression comparison, and an
+        automatic rollback never picks one (see :meth:`_previous_accepted`).
+        """
+        wanted = set(orgs)
+        cutoff = datetime.fromisoformat(before)
+        flagged: list[str] = []
+        for name in self.models():
+            if name.split(".", 1)[-1] not in wanted:
+                continue
+            for info in self.versions(name):
+                if datetime.fromisoformat(info.created) > cutoff:
+                    continue
+                requests = [r for r in info.tags.get(ERASURE_REQUESTS_TAG, "").split(",") if r]
+                if request_id not in requests:
+                    requests.append(request_id)
+                self.client.set_model_version_tag(name, str(info.version), ERASED_TAG, "true")
+                self.client.set_model_version_tag(
+                    name, str(info.version), ERASURE_REQUESTS_TAG, ",".join(requests[-20:])
+                )
+                flagged.append(f"{name}/{info.version}")
+        return flagged
 
     # ---- loading --------------------------------------------------------------------
     def load_version(self, info: VersionInfo) -> Any:

@@ -1,0 +1,1 @@
+"""socialsuggest: per-org suggestion models and the platform that runs their life."""
