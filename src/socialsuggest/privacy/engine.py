@@ -140,6 +140,7 @@ class Privacy:
             self.journals.save(journal)
             _checkpoint("flagged")
         if journal.status == "verifying":
+            sync_outbox(self.lake, self.catalog)  # the rewrites' own records: drain them too
             journal.verification = self._verify(
                 subject_id, partitions=_partitions(journal.objects), full=False
             )
