@@ -391,3 +391,30 @@ def test_the_ingested_day_is_stamped_with_its_retention_date(
         assert doc.retention_until is not None
         expected = date.fromisoformat(doc.dt) + timedelta(days=settings.retention_days)
         assert doc.retention_until == expected.isoformat()
+
+
+def test_replaying_an_old_source_does_not_resurrect_an_erased_subject(
+    world: tuple[Privacy, Settings, dict[str, str]],
+    small_sample: tuple[Path, Manifest],
+) -> None:
+    from socialsuggest.privacy import PrivacyKeyMismatchError, Tombstones, erased_subjects
+
+    privacy, settings, who = world
+    subject = who["author"]
+    assert erased_subjects(settings, privacy.lake) is None  # no request yet: no filter
+    privacy.forget(subject)
+    erased = erased_subjects(settings, privacy.lake)
+    assert erased is not None
+    report = ingest_paths(privacy.lake, [small_sample[0]], erased=erased)
+    assert report.suppressed > 0 and report.written_total == 0 and report.reconciles()
+    assert privacy.verify(subject, full=True)["passed"]
+    # an event after the request is new data: it is kept (a new request would erase it)
+    later = ingest_events(privacy.lake, [{
+        "event_type": "message", "message_id": "after-1", "org_id": "org-after",
+        "network": "twitter", "message_type": "mention", "author_id": subject,
+        "text": "written after the request", "created_at": "2099-01-01T00:00:00Z",
+    }], erased=erased)  # fmt: skip
+    assert (later.suppressed, later.written_total) in ((0, 1), (0, 0))
+    # a different key cannot recognise the erased: ingest refuses rather than resurrect
+    with pytest.raises(PrivacyKeyMismatchError, match="privacy_key"):
+        Tombstones(privacy.lake, b"another key").hit(["x"], None)

@@ -312,3 +312,67 @@ def test_models_commands_list_show_promote_and_roll_back(
         and "rollback: complaints" in shown.output
     )
     assert runner.invoke(app, ["models", "show", "tags.nobody"]).exit_code == 2
+
+
+def test_served_requests_and_feedback_are_logged_to_the_lake(
+    cycle: CycleSummary, settings: Settings, registry: Registry
+) -> None:
+    from socialsuggest.lake.personal import subjects_in
+    from socialsuggest.serving import RequestLog
+
+    assert cycle.tags is not None
+    org = cycle.tags.orgs[0].org
+    lake = Lake.from_settings(settings)
+    request_log = RequestLog(Lake.from_settings(settings), flush_seconds=3600)
+    port = free_port()
+    app = create_app(registry, poll_seconds=0.5, request_log=request_log)
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        served = _suggest(url, org, author_id="author-77", agent_id="agent-5", k=3)
+        assert served.status_code == 200, served.text
+        anonymous = _suggest(url, org, text="which flour for pizza dough")
+        assert anonymous.status_code == 200
+        body = served.json()
+        tags = [s["tag"] for s in body["suggestions"]]
+        feedback = httpx.post(
+            f"{url}/v1/orgs/{org}/feedback",
+            json={"request_id": body["request_id"], "accepted": tags[:1], "rejected": tags[1:],
+                  "agent_id": "agent-5"},
+            timeout=10,
+        )  # fmt: skip
+        assert feedback.status_code == 202 and feedback.json() == {"status": "accepted"}
+        assert lake.files("logs") == []  # buffered: written on shutdown at the latest
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+    assert request_log.stats().pending_rows == 0 and request_log.written_rows == 3
+
+    (requests_file,) = lake.files("logs", "tag_requests", orgs=[org])  # one flush, one file
+    requests = {r["request_id"]: r for r in lake.read_file(requests_file.key).to_pylist()}
+    logged = requests[body["request_id"]]
+    assert (logged["author_id"], logged["agent_id"]) == ("author-77", "agent-5")
+    assert logged["text"] == "how long do I knead bread dough" and logged["k"] == 3
+    assert logged["model_version"] == body["model_version"]
+    assert [s["tag"] for s in logged["suggestions"]] == tags
+    assert logged["latency_ms"] > 0
+    other = requests[anonymous.json()["request_id"]]
+    assert other["author_id"] is None and other["agent_id"] is None
+
+    (feedback_file,) = lake.files("logs", "feedback", orgs=[org])
+    (row,) = lake.read_file(feedback_file.key).to_pylist()
+    assert (row["request_id"], row["accepted"], row["rejected"]) == (
+        body["request_id"], tags[:1], tags[1:],
+    )  # fmt: skip
+    records = {r["path"]: r for r in lake.outbox() if r.get("zone") == "logs"}
+    assert records[requests_file.key]["subject_ids"] == ["agent-5", "author-77"]
+    assert subjects_in(lake.read_file(requests_file.key)) == {"agent-5", "author-77"}

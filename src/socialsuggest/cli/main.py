@@ -31,6 +31,7 @@ from socialsuggest.cli.privacy import catalog_app, privacy_app
 from socialsuggest.config import Settings, load_settings
 from socialsuggest.ingest import ingest_paths, source_files
 from socialsuggest.lake import Lake
+from socialsuggest.privacy import erased_subjects
 from socialsuggest.sampledata import generate as generate_sample
 
 if TYPE_CHECKING:  # heavy (Spark, MLflow, sklearn): imported by the commands that use them
@@ -145,6 +146,7 @@ def ingest(
                 flush_rows=settings.ingest_flush_rows,
                 default_type=event_type,
                 progress=lambda n: bar.advance(task, n),
+                erased=erased_subjects(settings, lake),
             )
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
@@ -258,6 +260,7 @@ def _tracking(settings: Settings, *, start: bool) -> tuple[str, MlflowServer | N
 def _serve_forever(settings: Settings, registry: Registry, uri: str) -> None:
     import uvicorn
 
+    from socialsuggest.serving import RequestLog
     from socialsuggest.serving.app import create_app
 
     api = f"http://{settings.api_host}:{settings.api_port}"
@@ -271,7 +274,10 @@ def _serve_forever(settings: Settings, registry: Registry, uri: str) -> None:
         soft_wrap=True,  # keep the curl line copy-pasteable
     )
     uvicorn.run(
-        create_app(registry), host=settings.api_host, port=settings.api_port, log_level="warning"
+        create_app(registry, request_log=RequestLog(Lake.from_settings(settings))),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
     )
 
 
@@ -284,12 +290,14 @@ def serve(
     import uvicorn
 
     from socialsuggest.registry import Registry
+    from socialsuggest.serving import RequestLog
     from socialsuggest.serving.app import create_app
 
     settings = load_settings()
     uri, _ = _tracking(settings, start=False)
     uvicorn.run(
-        create_app(Registry(uri)),
+        # its own Lake: the log batches catalog records per instance
+        create_app(Registry(uri), request_log=RequestLog(Lake.from_settings(settings))),
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",

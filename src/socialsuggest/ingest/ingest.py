@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -51,6 +51,7 @@ class IngestReport:
     written: Counter[str] = field(default_factory=Counter)
     quarantined: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    suppressed: int = 0  # about subjects a deletion request erased: never written
     files: list[str] = field(default_factory=list)
     objects: list[LakeObject] = field(default_factory=list)
     orgs: set[str] = field(default_factory=set)
@@ -65,7 +66,9 @@ class IngestReport:
         return sum(self.quarantined.values())
 
     def reconciles(self) -> bool:
-        return self.records_in == self.written_total + self.quarantined_total + self.duplicates
+        return self.records_in == (
+            self.written_total + self.quarantined_total + self.duplicates + self.suppressed
+        )
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,7 @@ class IngestReport:
             "written": dict(self.written),
             "quarantined": dict(self.quarantined),
             "duplicates_skipped": self.duplicates,
+            "suppressed_erased": self.suppressed,
             "files_read": len(self.files),
             "objects_written": len(self.objects),
             "orgs": len(self.orgs),
@@ -95,6 +99,12 @@ def _bad_record_subjects(record: Any, names: frozenset[str]) -> set[str]:
     return found
 
 
+class ErasedSubjects(Protocol):
+    """Subjects a deletion request erased (see ``socialsuggest.privacy.tombstones``)."""
+
+    def hit(self, subject_ids: Iterable[str], at: datetime | None) -> bool: ...
+
+
 class Ingestor:
     """Buffers valid rows per partition and flushes them as Parquet part files."""
 
@@ -105,6 +115,7 @@ class Ingestor:
         flush_rows: int = 50_000,
         default_type: str | None = None,
         progress: Callable[[int], None] | None = None,
+        erased: ErasedSubjects | None = None,
     ) -> None:
         if default_type is not None and default_type not in LATEST:
             raise ValueError(f"event_type: unknown default {default_type!r} ({sorted(LATEST)})")
@@ -112,6 +123,7 @@ class Ingestor:
         self.flush_rows = flush_rows
         self.default_type = default_type
         self.progress = progress
+        self.erased = erased
         self.report = IngestReport()
         self._buffers: dict[Partition, list[dict[str, Any]]] = defaultdict(list)
         self._subjects: dict[Partition, set[str]] = defaultdict(set)
@@ -158,6 +170,9 @@ class Ingestor:
             event = parse_event(record, self.default_type)
         except EventValidationError as exc:
             self._reject(location, record, [(e.field, e.reason) for e in exc.errors], None)
+            return
+        if self.erased is not None and self.erased.hit(event.subject_ids(), event.event_time):
+            self.report.suppressed += 1
             return
         partition = (event.dataset, event.event_time.date(), event.org)
         known = self._known_keys(partition)
@@ -211,6 +226,10 @@ class Ingestor:
         errors: list[tuple[str, str]],
         event: Event | None,
     ) -> None:
+        subjects = sorted(_bad_record_subjects(record, self._personal))
+        if self.erased is not None and self.erased.hit(subjects, None):
+            self.report.suppressed += 1  # quarantining it would store the erased data again
+            return
         raw = record if isinstance(record, str) else json.dumps(record, default=str, sort_keys=True)
         # Location is part of the identity: two identical broken lines are two records,
         # but the same line of the same file ingested again is a duplicate.
@@ -231,7 +250,7 @@ class Ingestor:
                 "record_hash": record_hash,
                 "event_type": event_type,
                 "org_id": org,
-                "subject_ids": sorted(_bad_record_subjects(record, self._personal)),
+                "subject_ids": subjects,
                 "quarantined_at": self._now,
             }
         )
@@ -304,9 +323,12 @@ def ingest_paths(
     flush_rows: int = 50_000,
     default_type: str | None = None,
     progress: Callable[[int], None] | None = None,
+    erased: ErasedSubjects | None = None,
 ) -> IngestReport:
     """Ingest files (JSONL, CSV, Parquet, or directories of them) into the lake."""
-    ingestor = Ingestor(lake, flush_rows=flush_rows, default_type=default_type, progress=progress)
+    ingestor = Ingestor(
+        lake, flush_rows=flush_rows, default_type=default_type, progress=progress, erased=erased
+    )
     return ingestor.ingest_paths(paths)
 
 
@@ -316,9 +338,10 @@ def ingest_events(
     *,
     source: str = "python",
     default_type: str | None = None,
+    erased: ErasedSubjects | None = None,
 ) -> IngestReport:
     """Ingest records handed over in Python (e.g. from a DAG task or a test)."""
-    ingestor = Ingestor(lake, default_type=default_type)
+    ingestor = Ingestor(lake, default_type=default_type, erased=erased)
     ingestor.ingest_records(
         (f"{source}:{i}", dict(r) if isinstance(r, Mapping) else r)  # type: ignore[misc]
         for i, r in enumerate(records, start=1)

@@ -23,6 +23,7 @@ from socialsuggest.config import Settings
 from socialsuggest.ingest import IngestReport, ingest_paths
 from socialsuggest.lake import DatasetStats, Lake
 from socialsuggest.pipeline.tags_cycle import TagsCycleReport, run_tags_cycle
+from socialsuggest.privacy import erased_subjects
 from socialsuggest.registry import Registry
 from socialsuggest.sampledata import generate
 from socialsuggest.training.fanout import Engine
@@ -126,6 +127,7 @@ def run_cycle(
         [sample],
         flush_rows=settings.ingest_flush_rows,
         progress=lambda n: step("ingest", n, total_records),
+        erased=erased_subjects(settings, lake),
     )
     tags = (
         run_tags_cycle(settings, registry, orgs=train_orgs, engine=engine, dry_run=dry_run, say=say)

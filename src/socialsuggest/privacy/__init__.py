@@ -11,7 +11,8 @@ from socialsuggest.privacy.engine import ModelFlagger, Outcome, Privacy, Privacy
 from socialsuggest.privacy.journal import Journal, ObjectStep
 from socialsuggest.privacy.keys import privacy_key, subject_hash
 from socialsuggest.privacy.retrain import RetrainQueue
-from socialsuggest.privacy.setup import open_privacy, registry_flagger
+from socialsuggest.privacy.setup import erased_subjects, open_privacy, registry_flagger
+from socialsuggest.privacy.tombstones import PrivacyKeyMismatchError, Tombstones
 
 __all__ = [
     "Journal",
@@ -20,7 +21,10 @@ __all__ = [
     "Outcome",
     "Privacy",
     "PrivacyError",
+    "PrivacyKeyMismatchError",
     "RetrainQueue",
+    "Tombstones",
+    "erased_subjects",
     "open_privacy",
     "privacy_key",
     "registry_flagger",

@@ -43,6 +43,7 @@ from socialsuggest.lake.personal import count_subject, erase, layout, matching_r
 from socialsuggest.privacy.journal import HASH_IN_ID, Journal, JournalStore, ObjectStep, now
 from socialsuggest.privacy.keys import subject_hash
 from socialsuggest.privacy.retrain import RetrainQueue
+from socialsuggest.privacy.tombstones import Tombstones
 
 Progress = Callable[[str], None]
 #: Flags a family's registered models of some orgs as trained on erased data;
@@ -80,10 +81,12 @@ class Privacy:
     progress: Progress | None = None
     journals: JournalStore = field(init=False)
     retrain: RetrainQueue = field(init=False)
+    tombstones: Tombstones = field(init=False)
 
     def __post_init__(self) -> None:
         self.journals = JournalStore(self.lake)
         self.retrain = RetrainQueue(self.lake)
+        self.tombstones = Tombstones(self.lake, self.key)
 
     # ---- deletion request ------------------------------------------------------------
     def forget(self, subject_id: str, *, reason: str = "") -> Outcome:
@@ -119,6 +122,10 @@ class Privacy:
         return [_step(obj) for obj in objects]
 
     def _run_erasure(self, journal: Journal, subject_id: str) -> Journal:
+        if journal.subject_hash is not None and journal.status != "done":
+            # from now on ingest drops the subject's past events: a replay can't resurrect
+            # them (idempotent, so a resumed request simply writes it again)
+            self.tombstones.add(journal.subject_hash, journal.started_at)
         journal.status = "rewriting" if journal.status == "planned" else journal.status
         for _ in range(_MAX_ROUNDS):
             self._rewrite_all(journal, subject_id)

@@ -7,6 +7,8 @@ from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.privacy.engine import ModelFlagger, Privacy, Progress
 from socialsuggest.privacy.keys import privacy_key
+from socialsuggest.privacy.tombstones import KEY as TOMBSTONES_KEY
+from socialsuggest.privacy.tombstones import Tombstones
 
 
 def registry_flagger(tracking_uri: str) -> ModelFlagger:
@@ -31,3 +33,11 @@ def open_privacy(
         flag_models=registry_flagger(tracking_uri) if tracking_uri else None,
         progress=progress,
     )
+
+
+def erased_subjects(settings: Settings, lake: Lake) -> Tombstones | None:
+    """The ingest filter for erased subjects; None while no request ever ran (then no
+    key is needed, so plain ingest works without one)."""
+    if not lake.storage.exists(TOMBSTONES_KEY):
+        return None
+    return Tombstones(lake, privacy_key(settings))

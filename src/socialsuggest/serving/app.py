@@ -1,8 +1,14 @@
 """The suggestion API (FastAPI): versioned routes, per-org models, hot reload.
 
-Routes follow ARCHITECTURE.md: ``POST /v1/orgs/{org}/tags:suggest``, ``/healthz``
-(the process is alive) and ``/readyz`` (the registry answered recently and the
-first model load finished: a load balancer should only then send traffic).
+Routes follow ARCHITECTURE.md: ``POST /v1/orgs/{org}/tags:suggest``,
+``POST /v1/orgs/{org}/feedback`` (which suggestions the user accepted or rejected),
+``/healthz`` (the process is alive) and ``/readyz`` (the registry answered recently
+and the first model load finished: a load balancer should only then send traffic).
+
+With a :class:`~socialsuggest.serving.logs.RequestLog`, every served suggestion and
+every feedback is logged to the lake's ``logs`` zone, catalogued and erasable; the
+optional ``author_id`` / ``agent_id`` of a request are personal data and go there
+only, never to the process log.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import pandas as pd
@@ -20,9 +27,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from socialsuggest.events.schemas import ORG_PATTERN, MessageType, Network
+from socialsuggest.events.schemas import (
+    ORG_PATTERN,
+    PERSONAL,
+    Identifier,
+    MessageType,
+    Network,
+    SubjectId,
+    TagName,
+)
 from socialsuggest.registry import Registry
 from socialsuggest.serving.cache import ModelCache
+from socialsuggest.serving.logs import RequestLog
 
 log = logging.getLogger(__name__)
 OrgPath = Annotated[str, Path(description="org id", max_length=63)]
@@ -35,6 +51,18 @@ class SuggestRequest(BaseModel):
     network: Network = Network.TWITTER
     message_type: MessageType = MessageType.MENTION
     k: int = Field(default=3, ge=1, le=20, description="how many tags to suggest")
+    author_id: SubjectId | None = Field(
+        default=None,
+        description="personal data: who wrote the message (logged only to the lake's request "
+        "log, catalogued and erasable)",
+        json_schema_extra=PERSONAL,
+    )
+    agent_id: SubjectId | None = Field(
+        default=None,
+        description="personal data: the user of your tool asking for suggestions (logged only "
+        "to the lake's request log, catalogued and erasable)",
+        json_schema_extra=PERSONAL,
+    )
 
 
 class SuggestionOut(BaseModel):
@@ -51,7 +79,44 @@ class SuggestResponse(BaseModel):
     suggestions: list[SuggestionOut]
 
 
-def create_app(registry: Registry, *, poll_seconds: float = 2.0, family: str = "tags") -> FastAPI:
+class FeedbackRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    request_id: Identifier = Field(description="the request_id of the suggest response")
+    accepted: list[TagName] = Field(
+        default_factory=list, max_length=100, description="suggested tags the user applied"
+    )
+    rejected: list[TagName] = Field(
+        default_factory=list, max_length=100, description="suggested tags the user dismissed"
+    )
+    agent_id: SubjectId | None = Field(
+        default=None,
+        description="personal data: the user giving the feedback (logged only to the lake's "
+        "request log, catalogued and erasable)",
+        json_schema_extra=PERSONAL,
+    )
+
+
+class FeedbackResponse(BaseModel):
+    status: Literal["accepted"] = "accepted"
+
+
+def _check_org(org: str) -> None:
+    if not ORG_PATTERN.fullmatch(org):
+        raise HTTPException(400, detail=f"org: {org!r} is not a valid org id")
+
+
+def create_app(
+    registry: Registry,
+    *,
+    poll_seconds: float = 2.0,
+    family: str = "tags",
+    request_log: RequestLog | None = None,
+) -> FastAPI:
+    """The API; with ``request_log``, requests and feedback are logged to the lake.
+
+    The app starts the log's background flusher and closes (flushes) it on shutdown.
+    """
     cache = ModelCache(registry, family=family, poll_seconds=poll_seconds)
 
     @asynccontextmanager
@@ -61,11 +126,18 @@ def create_app(registry: Registry, *, poll_seconds: float = 2.0, family: str = "
         except Exception as exc:  # start anyway; /readyz says not ready until it works
             log.warning("initial model load failed: %s", type(exc).__name__)
         cache.start()
-        yield
-        cache.stop()
+        if request_log is not None:
+            request_log.start()
+        try:
+            yield
+        finally:
+            cache.stop()
+            if request_log is not None:
+                request_log.close()
 
     app = FastAPI(title="socialsuggest", version="1", lifespan=lifespan)
     app.state.cache = cache
+    app.state.request_log = request_log
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -91,8 +163,9 @@ def create_app(registry: Registry, *, poll_seconds: float = 2.0, family: str = "
 
     @app.post("/v1/orgs/{org}/tags:suggest", response_model=SuggestResponse)
     def suggest_tags(org: OrgPath, body: SuggestRequest) -> SuggestResponse:
-        if not ORG_PATTERN.fullmatch(org):
-            raise HTTPException(400, detail=f"org: {org!r} is not a valid org id")
+        received_at = datetime.now(UTC)
+        started = time.perf_counter()
+        _check_org(org)
         loaded = cache.get(org)  # one reference for the whole request: swaps can't split it
         if loaded is None:
             raise HTTPException(404, detail=f"org {org!r} has no production {family} model")
@@ -100,12 +173,53 @@ def create_app(registry: Registry, *, poll_seconds: float = 2.0, family: str = "
             [{"text": body.text, "network": body.network, "message_type": body.message_type}]
         )
         suggestions = loaded.model.suggest_frame(frame, k=body.k)[0]
-        return SuggestResponse(
+        response = SuggestResponse(
             request_id=uuid.uuid4().hex,
             org=org,
             model=loaded.name,
             model_version=loaded.version,
             suggestions=[SuggestionOut(**s) for s in suggestions],
         )
+        if request_log is not None:
+            latency_ms = (time.perf_counter() - started) * 1000
+            try:
+                request_log.log_tag_request(
+                    request_id=response.request_id,
+                    org=org,
+                    text=body.text,
+                    network=body.network,
+                    message_type=body.message_type,
+                    k=body.k,
+                    model_version=loaded.version,
+                    suggestions=[s.model_dump() for s in response.suggestions],
+                    latency_ms=latency_ms,
+                    author_id=body.author_id,
+                    agent_id=body.agent_id,
+                    received_at=received_at,
+                )
+            except Exception as exc:  # logging must never fail a served suggestion
+                log.warning("request log: suggest not logged: %s", type(exc).__name__)
+        return response
+
+    @app.post(
+        "/v1/orgs/{org}/feedback",
+        status_code=202,
+        response_model=FeedbackResponse,
+        responses={503: {"description": "feedback is not recorded by this deployment"}},
+    )
+    def feedback(org: OrgPath, body: FeedbackRequest) -> FeedbackResponse:
+        received_at = datetime.now(UTC)
+        _check_org(org)
+        if request_log is None:
+            raise HTTPException(503, detail="feedback is not recorded: no request log configured")
+        request_log.log_feedback(
+            request_id=body.request_id,
+            org=org,
+            accepted=body.accepted,
+            rejected=body.rejected,
+            agent_id=body.agent_id,
+            received_at=received_at,
+        )
+        return FeedbackResponse()
 
     return app
