@@ -376,3 +376,42 @@ def test_served_requests_and_feedback_are_logged_to_the_lake(
     records = {r["path"]: r for r in lake.outbox() if r.get("zone") == "logs"}
     assert records[requests_file.key]["subject_ids"] == ["agent-5", "author-77"]
     assert subjects_in(lake.read_file(requests_file.key)) == {"agent-5", "author-77"}
+
+
+def test_a_deletion_request_flags_models_and_the_next_cycle_replaces_them(
+    cycle: CycleSummary, settings: Settings, registry: Registry, mlflow_server: MlflowServer
+) -> None:
+    """GDPR: models trained on erased data are flagged, never rolled back to, replaced."""
+    from collections import Counter
+
+    from socialsuggest.privacy import open_privacy
+
+    assert cycle.tags is not None
+    org = cycle.tags.orgs[0].org
+    name = f"tags.{org}"
+    lake = Lake.from_settings(settings)
+    raw = lake.read([f.key for f in lake.files("raw", "messages", orgs=[org])])
+    author = Counter(raw.column("author_id").to_pylist()).most_common(1)[0][0]
+    production = registry.version_by_alias(name, PRODUCTION)
+    assert production is not None and not production.trained_on_erased_data
+
+    privacy = open_privacy(settings, tracking_uri=mlflow_server.url)
+    journal = privacy.forget(author, reason="test").journal
+    assert journal.done and org in journal.orgs_retrain
+    assert f"{name}/{production.version}" in journal.models_flagged
+    flagged = registry.version(name, production.version)
+    assert flagged.trained_on_erased_data
+    assert journal.request_id in flagged.tags["privacy.erasure_requests"]
+    assert org in privacy.retrain.pending()
+    with pytest.raises(RegistryError, match="no earlier accepted version"):
+        registry.rollback(name, actor="test", reason="would restore erased data")
+
+    report = run_tags_cycle(settings, registry, orgs=[org], say=lambda _: None)
+    (outcome,) = report.orgs
+    assert outcome.promoted, outcome.gate_reasons
+    replaced = registry.version_by_alias(name, PRODUCTION)
+    assert replaced is not None and replaced.version == outcome.version != production.version
+    assert replaced.tags["replaces_erased_data_model"] == "true"
+    assert not replaced.trained_on_erased_data
+    assert org not in privacy.retrain.pending()
+    assert registry.version(name, production.version).trained_on_erased_data
