@@ -78,13 +78,27 @@ class TagsCycleReport:
         return asdict(self)
 
 
+def _input_example(test: pd.DataFrame) -> pd.DataFrame:
+    """A schema example for MLflow that holds no customer data.
+
+    MLflow stores the input example as an artifact outside the lake, where the GDPR
+    catalog cannot find it and a deletion request cannot erase it; so the text is
+    ours, and only the categorical columns come from the data.
+    """
+    first = test.iloc[0]
+    return pd.DataFrame(
+        [{"text": "where is my order? it should have arrived yesterday",
+          "network": str(first["network"]), "message_type": str(first["message_type"])}]
+    )  # fmt: skip
+
+
 def _candidate(result: OrgResult, gate_passed: bool, reasons: list[str], folder: Path) -> Candidate:
     assert result.model is not None and result.test is not None
     plots = training_plots(result.model, result.test, result.metrics, folder)
     report = pd.DataFrame([asdict(s) for s in result.model.tag_report.values()])
     report_path = folder / "tag_report.csv"
     report.to_csv(report_path, index=False)
-    example = result.test.loc[:, ["text", "network", "message_type"]].head(3).reset_index(drop=True)
+    example = _input_example(result.test)
     return Candidate(
         family=FAMILY,
         org=result.org,
