@@ -20,10 +20,12 @@ PROFILES = {
             "--out",
             str(HERE / "reports" / "tags_accuracy_quick.md"),
         ],
+        ["privacy_forget.py", "--quick"],
     ],
     "full": [
         ["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"],
         ["tags_accuracy.py"],
+        ["privacy_forget.py"],
     ],
 }
 

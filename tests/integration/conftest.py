@@ -1,15 +1,19 @@
-"""Integration fixtures: ONE SparkSession for the whole test run (start-up ~10 s)."""
+"""Integration fixtures: ONE SparkSession, S3 store and Elasticsearch node per test run."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from socialsuggest.catalog import Catalog, open_catalog
 from socialsuggest.config import load_settings
 
 if TYPE_CHECKING:
@@ -48,3 +52,63 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def s3_credentials() -> dict[str, str]:
     """The store's credentials, for tests to put into the environment boto3 reads."""
     return dict(S3_CREDENTIALS)
+
+
+ES_PORT = "29200"  # clear of a developer's own `make services-up` node on 9200
+
+
+@pytest.fixture(scope="session")
+def es_env() -> Iterator[dict[str, str]]:
+    """Environment of infra/elasticsearch.sh, with the node's home OUTSIDE pytest's tmp root.
+
+    Run as root, the script starts ES as an unprivileged user, which must traverse its
+    home. pytest resets ``/tmp/pytest-of-<user>`` to mode 700 whenever any pytest session
+    starts, so a home under it loses access mid-run (shards fail, the node stalls).
+    """
+    home = Path(tempfile.mkdtemp(prefix="socialsuggest-es-test-"))
+    home.chmod(0o755)  # the unprivileged ES user must traverse it
+    yield {**os.environ, "SOCIALSUGGEST_ES_PORT": ES_PORT, "SOCIALSUGGEST_HOME": str(home)}
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def es_url(es_env: dict[str, str]) -> Iterator[str]:
+    """A real Elasticsearch (infra/elasticsearch.sh) for the whole run (start-up 30-60 s)."""
+    script = str(REPO / "infra" / "elasticsearch.sh")
+    up = subprocess.run(
+        ["bash", script, "up"], env=es_env, capture_output=True, text=True, timeout=600
+    )
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    yield f"http://127.0.0.1:{ES_PORT}"
+    down = subprocess.run(
+        ["bash", script, "down"], env=es_env, capture_output=True, text=True, timeout=120
+    )
+    assert down.returncode == 0, down.stdout + down.stderr
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.services)],
+)
+def catalog_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Settings overrides selecting one catalog backend (the same tests run on each)."""
+    if request.param == "sqlite":
+        yield {"catalog_url": f"sqlite:///{tmp_path}/catalog.sqlite"}
+        return
+    from elasticsearch import Elasticsearch
+
+    from socialsuggest.catalog.elastic import template_name
+
+    url: str = request.getfixturevalue("es_url")
+    index = f"lake-objects-test-{uuid.uuid4().hex[:8]}"
+    yield {"catalog_url": url, "catalog_index": index}
+    with Elasticsearch(url, request_timeout=30) as es:
+        es.options(ignore_status=404).indices.delete(index=index)
+        es.options(ignore_status=404).indices.delete_index_template(name=template_name(index))
+
+
+@pytest.fixture
+def catalog(catalog_settings: dict[str, Any], tmp_path: Path) -> Iterator[Catalog]:
+    """An open catalog on the backend ``catalog_settings`` selects, closed afterwards."""
+    opened = open_catalog(load_settings(home=tmp_path, **catalog_settings))
+    yield opened
+    opened.close()

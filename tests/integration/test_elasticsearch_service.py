@@ -7,42 +7,16 @@ distribution has no reindex module, so no _delete_by_query), and a clean stop.
 
 from __future__ import annotations
 
-import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from elasticsearch import ApiError, Elasticsearch, helpers
 
 REPO = Path(__file__).resolve().parents[2]
-PORT = "29200"  # clear of a developer's own `make services-up` node on 9200
 
 pytestmark = pytest.mark.services  # real servers started by infra/ scripts
-
-
-@pytest.fixture(scope="module")
-def es_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("eshome")
-    home.chmod(0o755)  # the unprivileged ES user must traverse it
-    for parent in home.parents:
-        if str(parent).startswith("/tmp/pytest-of-"):
-            parent.chmod(parent.stat().st_mode | 0o011)
-    return {**os.environ, "SOCIALSUGGEST_ES_PORT": PORT, "SOCIALSUGGEST_HOME": str(home)}
-
-
-@pytest.fixture(scope="module")
-def es_url(es_env: dict[str, str]) -> Iterator[str]:
-    script = str(REPO / "infra" / "elasticsearch.sh")
-    up = subprocess.run(
-        ["bash", script, "up"], env=es_env, capture_output=True, text=True, timeout=600
-    )
-    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-    yield f"http://127.0.0.1:{PORT}"
-    down = subprocess.run(
-        ["bash", script, "down"], env=es_env, capture_output=True, text=True, timeout=120
-    )
-    assert down.returncode == 0, down.stdout + down.stderr
+# es_url / es_env: the session's Elasticsearch node (tests/integration/conftest.py)
 
 
 def test_server_major_matches_the_pinned_client(es_url: str) -> None:

@@ -59,7 +59,9 @@ def to_doc(obj: LakeObject) -> dict[str, Any]:
 
 def from_doc(doc: dict[str, Any]) -> LakeObject:
     fields = set(LakeObject.__dataclass_fields__)
-    return LakeObject(**{k: v for k, v in doc.items() if k in fields})
+    values = {k: v for k, v in doc.items() if k in fields}
+    values.setdefault("subject_ids", [])  # left out of searches that do not need them
+    return LakeObject(**values)
 
 
 class Catalog(ABC):
@@ -83,8 +85,12 @@ class Catalog(ABC):
     def get(self, path: str) -> LakeObject | None: ...
 
     @abstractmethod
-    def search(self, query: Query) -> Iterator[LakeObject]:
-        """Every document matching the query (all of them: paged internally)."""
+    def search(self, query: Query, *, subjects: bool = True) -> Iterator[LakeObject]:
+        """Every document matching the query (all of them: paged internally).
+
+        ``subjects=False`` leaves ``subject_ids`` empty: a message file lists thousands
+        of subjects, and a deletion request only needs to know where to look.
+        """
 
     @abstractmethod
     def count(self, query: Query | None = None) -> int: ...
@@ -94,6 +100,12 @@ class Catalog(ABC):
         return sorted(
             self.search(Query(subject_id=subject_id, zones=zone_filter)), key=lambda o: o.path
         )
+
+    def locate(self, subject_id: str, zones: Iterable[str] | None = None) -> list[LakeObject]:
+        """Like :meth:`find_subject` without the subject lists (what a request needs)."""
+        zone_filter = tuple(zones) if zones is not None else None
+        found = self.search(Query(subject_id=subject_id, zones=zone_filter), subjects=False)
+        return sorted(found, key=lambda o: o.path)
 
     def iter_all(self) -> Iterator[LakeObject]:
         return self.search(Query())

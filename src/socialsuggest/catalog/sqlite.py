@@ -74,17 +74,35 @@ class SqliteCatalog(Catalog):
              o.retention_until, o.state, json.dumps(o.extra, sort_keys=True))
             for o in objects
         ]  # fmt: skip
-        subjects = [(o.path, s) for o in objects for s in sorted(set(o.subject_ids))]
-        paths = [(o.path,) for o in objects]
         with self._lock, self._transaction():
-            self._db.executemany("DELETE FROM object_subjects WHERE path = ?", paths)
+            # Only the difference in subjects is written: a rewrite after a deletion
+            # request changes one subject of an object that may list thousands.
+            stale: list[tuple[str, str]] = []
+            fresh: list[tuple[str, str]] = []
+            for obj in objects:
+                held = {
+                    row[0]
+                    for row in self._db.execute(
+                        "SELECT subject_id FROM object_subjects WHERE path = ?", (obj.path,)
+                    )
+                }
+                wanted = set(obj.subject_ids)
+                stale.extend((obj.path, s) for s in held - wanted)
+                fresh.extend((obj.path, s) for s in sorted(wanted - held))
             self._db.executemany(
-                f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO objects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET zone = excluded.zone, "
+                "dataset = excluded.dataset, org = excluded.org, dt = excluded.dt, "
+                "rows = excluded.rows, bytes = excluded.bytes, sha256 = excluded.sha256, "
+                "created_at = excluded.created_at, retention_until = excluded.retention_until, "
+                "state = excluded.state, extra = excluded.extra",
                 rows,
+            )  # an upsert, not INSERT OR REPLACE: that would cascade-delete the subjects
+            self._db.executemany(
+                "DELETE FROM object_subjects WHERE path = ? AND subject_id = ?", stale
             )
             self._db.executemany(
-                "INSERT OR IGNORE INTO object_subjects (path, subject_id) VALUES (?, ?)", subjects
+                "INSERT OR IGNORE INTO object_subjects (path, subject_id) VALUES (?, ?)", fresh
             )
         return count
 
@@ -99,9 +117,9 @@ class SqliteCatalog(Catalog):
         found = list(self._select("o.path = ?", [path]))
         return found[0] if found else None
 
-    def search(self, query: Query) -> Iterator[LakeObject]:
+    def search(self, query: Query, *, subjects: bool = True) -> Iterator[LakeObject]:
         where, params = _where(query)
-        return self._select(where, params)
+        return self._select(where, params, subjects=subjects)
 
     def count(self, query: Query | None = None) -> int:
         where, params = _where(query or Query())
@@ -119,12 +137,18 @@ class SqliteCatalog(Catalog):
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
-    def _select(self, where: str, params: list[Any]) -> Iterator[LakeObject]:
+    def _select(
+        self, where: str, params: list[Any], *, subjects: bool = True
+    ) -> Iterator[LakeObject]:
+        subject_list = (
+            "(SELECT json_group_array(subject_id) FROM object_subjects s WHERE s.path = o.path)"
+            if subjects
+            else "'[]'"
+        )
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {', '.join('o.' + c.strip() for c in _COLUMNS.split(','))}, "
-                "(SELECT json_group_array(subject_id) FROM object_subjects s "
-                " WHERE s.path = o.path) "
+                f"{subject_list} "
                 f"FROM objects o WHERE {where} ORDER BY o.path",
                 params,
             ).fetchall()

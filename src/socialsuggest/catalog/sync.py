@@ -36,29 +36,55 @@ class SyncReport:
         }
 
 
-def sync_outbox(lake: Lake, catalog: Catalog, *, progress: Progress | None = None) -> SyncReport:
-    """Apply every pending outbox file to the catalog, oldest first; idempotent."""
+def sync_outbox(
+    lake: Lake,
+    catalog: Catalog,
+    *,
+    batch_records: int = 5_000,
+    progress: Progress | None = None,
+) -> SyncReport:
+    """Apply every pending outbox file to the catalog, oldest first; idempotent.
+
+    Files are applied in batches (one bulk write per ~``batch_records`` records, not
+    per file: Elasticsearch waits for a refresh on each bulk call), folding the
+    records in order so the result equals applying them one by one. A file is deleted
+    only after the bulk holding its records succeeded: a crash re-applies it.
+    """
     report = SyncReport()
+    upserts: dict[str, LakeObject] = {}
+    removals: dict[str, None] = {}  # ordered set
+    consumed: list[str] = []
+    pending = 0
+
+    def flush() -> None:
+        nonlocal upserts, removals, consumed, pending
+        catalog.remove(list(removals))
+        catalog.upsert(list(upserts.values()))
+        for key in consumed:
+            lake.drop_outbox(key)
+        report.outbox_files += len(consumed)
+        report.upserted += len(upserts)
+        report.removed += len(removals)
+        if progress and consumed:
+            progress(f"indexed {len(consumed)} outbox files ({len(upserts)} upserts, "
+                     f"{len(removals)} deletes)")  # fmt: skip
+        upserts, removals, consumed, pending = {}, {}, [], 0
+
     for key in lake.outbox_files():
-        upserts: dict[str, LakeObject] = {}
-        removals: list[str] = []
         for record in lake.read_outbox(key):
             path = str(record["path"])
             if record.get("op") == "delete":
                 upserts.pop(path, None)
-                removals.append(path)
+                removals[path] = None
             else:
                 upserts[path] = from_doc(record)
-                if path in removals:
-                    removals.remove(path)
-        catalog.remove(removals)
-        catalog.upsert(list(upserts.values()))
-        lake.drop_outbox(key)  # only after the catalog accepted it: a crash re-applies
-        report.outbox_files += 1
-        report.upserted += len(upserts)
-        report.removed += len(removals)
-        if progress:
-            progress(f"indexed {key} ({len(upserts)} upserts, {len(removals)} deletes)")
+                removals.pop(path, None)
+            pending += 1
+        consumed.append(key)
+        if pending >= batch_records:
+            flush()
+    if consumed:
+        flush()
     return report
 
 

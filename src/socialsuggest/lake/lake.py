@@ -150,19 +150,42 @@ class Lake:
         self.storage.put(key, data, create_only=True)
         return self._emit(key, zone, dataset, dt, org, table.num_rows, data, subject_ids)
 
-    def replace(self, key: str, table: pa.Table, subject_ids: Iterable[str] = ()) -> LakeObject:
-        """Atomically swap the content of one file (copy-on-write rewrites use this)."""
+    def replace(
+        self,
+        key: str,
+        table: pa.Table,
+        subject_ids: Iterable[str] = (),
+        *,
+        outbox: bool = True,
+    ) -> LakeObject:
+        """Atomically swap the content of one file (copy-on-write rewrites use this).
+
+        ``outbox=False`` is for a caller that updates the catalog itself and can
+        recover a lost update on its own (deletion requests: their journal does).
+        """
         part = self._parse_key(key)
         data = _serialise(table)
         self.storage.put(key, data)
-        return self._emit(
+        obj = self._object(
             key, part.zone, part.dataset, part.dt, part.org, table.num_rows, data, subject_ids
         )
+        if outbox:
+            self._outbox({"op": "upsert", **asdict(obj)})
+        return obj
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, *, outbox: bool = True) -> None:
         part = self._parse_key(key)
         self.storage.delete(key)
-        self._outbox({"op": "delete", "path": key, "zone": part.zone, "dataset": part.dataset})
+        if outbox:
+            self._outbox({"op": "delete", "path": key, "zone": part.zone, "dataset": part.dataset})
+
+    def read_personal(self, key: str) -> pa.Table:
+        """Only the columns that can hold subject ids (what verification needs)."""
+        from socialsuggest.lake.personal import layout
+
+        handle = pq.ParquetFile(io.BytesIO(self.storage.get(key)))
+        columns = layout(handle.schema_arrow).columns
+        return handle.read(columns=columns) if columns else handle.schema_arrow.empty_table()
 
     def _emit(
         self,

@@ -8,17 +8,18 @@ How a deletion stays correct under crashes: see :mod:`.journal`. The order is
 
 1. drain the outbox into the catalog (so every written object is findable),
 2. plan: the catalog's objects for the subject go into the journal,
-3. per object: mark ``writing`` (journal saved), rewrite without the subject
-   (copy-on-write + atomic replace; an object left empty is deleted), update the
-   catalog, mark the outcome (journal saved); the catalog is queried again until it
-   returns nothing new (writes that landed meanwhile),
+3. per object: rewrite without the subject (copy-on-write + atomic replace; an
+   object left empty is deleted), update the catalog, record the outcome (the
+   journal is saved in batches); the catalog is queried again until it returns
+   nothing new (writes that landed meanwhile),
 4. queue the affected orgs for retraining and flag their registered models as
    trained on erased data,
 5. verify (catalog, rewritten objects, their partitions; or the whole lake) and
    finish the audit record.
 
-A resumed ``writing`` step inspects the object: if the subject is gone the write
-happened and only the catalog update is repeated. Concurrent writers are fine for
+A resumed request re-inspects every object not recorded as finished: if the
+subject is gone and the checksum changed, the rewrite happened before the crash and
+only the catalog update is repeated (:meth:`Privacy._rewrite`). Concurrent writers are fine for
 ingest (new part files are found by the re-query); a preprocessing run that read
 raw data before the rewrite could write the subject back into ``processed``, which
 verification would catch; the Airflow DAGs serialise the two.
@@ -26,6 +27,8 @@ verification would catch; the Airflow DAGs serialise the two.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import signal
@@ -37,9 +40,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from socialsuggest.catalog import Catalog, Query, sync_outbox
 from socialsuggest.lake import PERSONAL_ZONES, Lake, LakeObject
-from socialsuggest.lake.personal import count_subject, erase, layout, matching_rows, subjects_in
+from socialsuggest.lake.personal import count_subject, erase, matching_rows, subjects_in
 from socialsuggest.privacy.journal import HASH_IN_ID, Journal, JournalStore, ObjectStep, now
 from socialsuggest.privacy.keys import subject_hash
 from socialsuggest.privacy.retrain import RetrainQueue
@@ -118,7 +123,7 @@ class Privacy:
         return Outcome(self._run_erasure(journal, subject_id))
 
     def _plan(self, subject_id: str) -> list[ObjectStep]:
-        objects = self.catalog.find_subject(subject_id, PERSONAL_ZONES)
+        objects = self.catalog.locate(subject_id, PERSONAL_ZONES)
         return [_step(obj) for obj in objects]
 
     def _run_erasure(self, journal: Journal, subject_id: str) -> Journal:
@@ -167,52 +172,54 @@ class Privacy:
 
     def _rewrite_all(self, journal: Journal, subject_id: str) -> None:
         pending = [step for step in journal.objects if not step.finished]
+        saver = _Saver(self.journals, journal, self.catalog)
         for number, step in enumerate(pending, 1):
-            self._rewrite(journal, step, subject_id)
+            self._rewrite(step, subject_id, saver, resumed=journal.attempts > 1)
+            saver.tick()
             if self.progress and (number % 50 == 0 or number == len(pending)):
                 self._say(f"rewritten {number}/{len(pending)} objects")
+        saver.flush()
 
-    def _rewrite(self, journal: Journal, step: ObjectStep, subject_id: str) -> None:
-        storage = self.lake.storage
-        if not storage.exists(step.path):
-            # Deleted by this request before a crash (journal said "writing"), or by
-            # retention / preprocessing meanwhile: either way nothing holds the subject.
-            self.catalog.remove([step.path])
-            step.state = "deleted" if step.state == "writing" else "gone"
-            step.rows_after = 0
-            self.journals.save(journal)
+    def _rewrite(self, step: ObjectStep, subject_id: str, saver: _Saver, *, resumed: bool) -> None:
+        """Rewrite one object without the subject.
+
+        The journal is saved in batches (see :class:`_Saver`), not around every object,
+        so a crash can lose the record of up to a batch of finished rewrites. Those are
+        recognised on resume: the subject is gone and the checksum is no longer the
+        planned one, so the rows removed are ``rows_before - rows now`` (exact) and
+        only the count of redacted nested values is unknown (``None``). Catalog updates
+        are batched the same way and applied before the journal that records them.
+        """
+        if not self.lake.storage.exists(step.path):
+            # deleted by this request before a crash, or by retention meanwhile:
+            # either way its rows are gone and nothing holds the subject
+            saver.remove(step.path)
+            step.state, step.rows_removed, step.rows_after = "gone", step.rows_before, 0
             return
-        table = self.lake.read_file(step.path)
-        if step.state == "writing" and count_subject(table, subject_id) == 0:
-            obj = self.lake.describe(step.path)  # the write happened; the catalog may lag
-            self.catalog.upsert([obj])
-            self._written(journal, step, obj)
-            return
+        data = self.lake.storage.get(step.path)
+        table = pq.read_table(io.BytesIO(data))
         result = erase(table, subject_id)
-        if not result.changed:  # the catalog over-reported: correct its document
-            self.catalog.upsert([self.lake.describe(step.path)])
-            step.state = "unchanged"
-            self.journals.save(journal)
+        if not result.changed:
+            obj = self.lake.describe(step.path)
+            saver.upsert(obj)  # correct a document that over-reported
+            if resumed and hashlib.sha256(data).hexdigest() != step.sha256_before:
+                step.state, step.rows_after, step.sha256_after = "rewritten", obj.rows, obj.sha256
+                step.rows_removed, step.values_redacted = step.rows_before - obj.rows, None
+            else:
+                step.state = "unchanged"
             return
         step.rows_removed, step.values_redacted = result.rows_removed, result.values_redacted
-        step.state = "writing"
-        self.journals.save(journal)
         _checkpoint("writing")
         if result.kept.num_rows == 0:
-            self.lake.delete(step.path)
+            self.lake.delete(step.path, outbox=False)  # the saver updates the catalog
             _checkpoint("written")
-            self.catalog.remove([step.path])
+            saver.remove(step.path)
             step.state, step.rows_after = "deleted", 0
-            self.journals.save(journal)
             return
-        obj = self.lake.replace(step.path, result.kept, subjects_in(result.kept))
+        obj = self.lake.replace(step.path, result.kept, subjects_in(result.kept), outbox=False)
         _checkpoint("written")
-        self.catalog.upsert([obj])
-        self._written(journal, step, obj)
-
-    def _written(self, journal: Journal, step: ObjectStep, obj: LakeObject) -> None:
+        saver.upsert(obj)
         step.state, step.rows_after, step.sha256_after = "rewritten", obj.rows, obj.sha256
-        self.journals.save(journal)
 
     def _flag(self, journal: Journal) -> None:
         if not journal.orgs_retrain:
@@ -265,9 +272,8 @@ class Privacy:
         rows_scanned = rows_found = 0
         holding: list[str] = []
         for key in sorted(keys):
-            table = self.lake.read_file(key)
-            columns = layout(table.schema).columns
-            found = count_subject(table.select(columns), subject_id) if columns else 0
+            table = self.lake.read_personal(key)
+            found = count_subject(table, subject_id)
             rows_scanned += table.num_rows
             rows_found += found
             if found:
@@ -322,23 +328,28 @@ class Privacy:
         return Outcome(self._run_purge(journal, cutoff))
 
     def _run_purge(self, journal: Journal, cutoff: date) -> Journal:
-        for number, step in enumerate([s for s in journal.objects if not s.finished], 1):
+        pending = [s for s in journal.objects if not s.finished]
+        saver = _Saver(self.journals, journal, self.catalog)
+        for number, step in enumerate(pending, 1):
             # rows from the plan: a resumed purge counts a file it deleted before the
             # crash (and whose step was not saved yet) the same as on the first pass
-            self.lake.delete(step.path)  # idempotent
+            self.lake.delete(step.path, outbox=False)  # idempotent; the saver updates the catalog
+            saver.remove(step.path)
             step.state, step.rows_removed, step.rows_after = "deleted", step.rows_before, 0
-            self.catalog.remove([step.path])
-            if number % 200 == 0:
-                self.journals.save(journal)
-                self._say(f"purged {number}/{len(journal.objects)} objects")
+            saver.tick()
+            if number % 500 == 0:
+                self._say(f"purged {number}/{len(pending)} objects")
+        saver.flush()
         remaining = self.catalog.count(Query(zones=PERSONAL_ZONES, dt_before=cutoff))
         journal.verification = {
             "scope": "catalog",
             "objects_older_than_cutoff": remaining,
             "files_remaining": sum(self.lake.storage.exists(s.path) for s in journal.objects),
-            "passed": remaining == 0,
             "at": now(),
         }
+        journal.verification["passed"] = (
+            remaining == 0 and not journal.verification["files_remaining"]
+        )
         journal.status = "done"
         journal.finished_at = now()
         self.journals.save(journal)
@@ -351,7 +362,7 @@ class Privacy:
         sync_outbox(self.lake, self.catalog)
         records: list[dict[str, Any]] = []
         per_dataset: Counter[str] = Counter()
-        for obj in self.catalog.find_subject(subject_id, PERSONAL_ZONES):
+        for obj in self.catalog.locate(subject_id, PERSONAL_ZONES):
             for row in matching_rows(self.lake.read_file(obj.path), subject_id):
                 records.append({"zone": obj.zone, "dataset": obj.dataset, "org": obj.org,
                                 "dt": obj.dt, "object": obj.path, "record": row})  # fmt: skip
@@ -374,6 +385,41 @@ class Privacy:
     def _say(self, message: str) -> None:
         if self.progress:
             self.progress(message)
+
+
+class _Saver:
+    """Apply catalog updates and save the journal in batches (at most once a second
+    or every 100 objects, and at the end), catalog first: a journal rewritten after
+    every object would cost O(objects²) bytes, and Elasticsearch makes every bulk
+    call wait for a refresh (up to 1 s)."""
+
+    def __init__(self, store: JournalStore, journal: Journal, catalog: Catalog) -> None:
+        self.store, self.journal, self.catalog = store, journal, catalog
+        self.upserts: dict[str, LakeObject] = {}
+        self.removals: list[str] = []
+        self.dirty, self.last = 0, time.monotonic()
+
+    def upsert(self, obj: LakeObject) -> None:
+        self.upserts[obj.path] = obj
+
+    def remove(self, path: str) -> None:
+        self.upserts.pop(path, None)
+        self.removals.append(path)
+
+    def tick(self) -> None:
+        self.dirty += 1
+        if self.dirty >= 100 or time.monotonic() - self.last >= 1.0:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.removals:
+            self.catalog.remove(self.removals)
+        if self.upserts:
+            self.catalog.upsert(list(self.upserts.values()))
+        self.upserts, self.removals = {}, []
+        if self.dirty:
+            self.store.save(self.journal)
+        self.dirty, self.last = 0, time.monotonic()
 
 
 def _checked_subject(subject_id: str) -> str:

@@ -37,9 +37,9 @@ class ObjectStep:
     dt: str
     rows_before: int
     sha256_before: str
-    state: str = "pending"  # pending → writing → rewritten | deleted | unchanged | gone
+    state: str = "pending"  # pending → rewritten | deleted | unchanged | gone
     rows_removed: int = 0
-    values_redacted: int = 0
+    values_redacted: int | None = 0  # None: rewritten before a crash, count not recorded
     rows_after: int | None = None
     sha256_after: str | None = None
 
@@ -96,7 +96,7 @@ class Journal:
             "objects": len(self.objects),
             "objects_by_state": self.counts(),
             "rows_removed": self.rows_removed,
-            "values_redacted": sum(step.values_redacted for step in self.objects),
+            "values_redacted": sum(step.values_redacted or 0 for step in self.objects),
             "orgs_retrain": self.orgs_retrain,
             "models_flagged": len(self.models_flagged),
             "verification_passed": self.verification.get("passed"),
