@@ -115,6 +115,11 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @property
+    def resolved_tracking_uri(self) -> str:
+        """MLFLOW_TRACKING_URI if set, else the server ``make run`` starts locally."""
+        return self.mlflow_tracking_uri or f"http://127.0.0.1:{self.mlflow_port}"
+
     @cached_property
     def resolved_datasets_dir(self) -> Path:
         """The shared real-data folder, or a clear error naming where it was looked for."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,15 +39,11 @@ def _say(message: str) -> None:
 
 
 def _tracking_uri(settings: Settings) -> str | None:
-    """The registry to flag models in, if it answers now (else the retrain queue holds)."""
-    uri = settings.mlflow_tracking_uri or f"http://127.0.0.1:{settings.mlflow_port}"
-    if not uri.startswith("http"):
-        return uri
-    try:
-        urllib.request.urlopen(f"{uri}/health", timeout=3).close()
-    except (urllib.error.URLError, OSError):
-        _say(f"registry at {uri} not reachable: models are queued for retrain only")
-        return None
+    from socialsuggest.privacy import reachable_tracking_uri
+
+    uri = reachable_tracking_uri(settings)
+    if uri is None:
+        _say("registry not reachable: models are queued for retrain only")
     return uri
 
 

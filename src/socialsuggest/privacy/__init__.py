@@ -11,7 +11,12 @@ from socialsuggest.privacy.engine import ModelFlagger, Outcome, Privacy, Privacy
 from socialsuggest.privacy.journal import Journal, ObjectStep
 from socialsuggest.privacy.keys import privacy_key, subject_hash
 from socialsuggest.privacy.retrain import RetrainQueue
-from socialsuggest.privacy.setup import erased_subjects, open_privacy, registry_flagger
+from socialsuggest.privacy.setup import (
+    erased_subjects,
+    open_privacy,
+    reachable_tracking_uri,
+    registry_flagger,
+)
 from socialsuggest.privacy.tombstones import PrivacyKeyMismatchError, Tombstones
 
 __all__ = [
@@ -27,6 +32,7 @@ __all__ = [
     "erased_subjects",
     "open_privacy",
     "privacy_key",
+    "reachable_tracking_uri",
     "registry_flagger",
     "subject_hash",
 ]

@@ -41,3 +41,19 @@ def erased_subjects(settings: Settings, lake: Lake) -> Tombstones | None:
     if not lake.storage.exists(TOMBSTONES_KEY):
         return None
     return Tombstones(lake, privacy_key(settings))
+
+
+def reachable_tracking_uri(settings: Settings, *, timeout: float = 3.0) -> str | None:
+    """The registry to flag models in, if it answers now; else None (the retrain
+    queue still holds the obligation and the next cycle flags them)."""
+    import urllib.error
+    import urllib.request
+
+    uri = settings.resolved_tracking_uri
+    if not uri.startswith("http"):
+        return uri
+    try:
+        urllib.request.urlopen(f"{uri}/health", timeout=timeout).close()
+    except (urllib.error.URLError, OSError):
+        return None
+    return uri

@@ -1,0 +1,62 @@
+"""Promote a model version to ``production`` (default: the current ``staging``).
+
+Only versions that passed the model gates can be promoted (the registry refuses
+others); the alias move is recorded on the registered model with who, when and why,
+and the serving API follows within its poll interval.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+from socialsuggest.alerts import on_failure
+
+
+@dag(
+    dag_id="model_promote",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["models", "registry"],
+    doc_md=__doc__,
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=15),
+        "retry_exponential_backoff": True,
+        "on_failure_callback": on_failure,
+    },
+    params={
+        "family": Param("tags", type="string", enum=["tags"], title="Model family"),
+        "org": Param(type="string", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", title="Org"),
+        "version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Version",
+            description="empty = the staging version",
+        ),
+        "reason": Param(type="string", minLength=3, maxLength=500, title="Reason"),
+        "requester": Param(type="string", minLength=1, maxLength=200, title="Requested by"),
+    },
+)
+def model_promote() -> None:
+    @task
+    def promote() -> dict[str, object]:
+        from socialsuggest.config import load_settings
+        from socialsuggest.registry import Registry, model_name
+
+        params = get_current_context()["params"]
+        registry = Registry(load_settings().resolved_tracking_uri)
+        name = model_name(params["family"], params["org"])
+        info = registry.promote(
+            name, params.get("version"), actor=params["requester"], reason=params["reason"]
+        )
+        return {"model": name, "production": info.version}
+
+    promote()
+
+
+model_promote()
