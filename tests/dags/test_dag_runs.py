@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -139,4 +140,7 @@ def test_model_promote_and_rollback_dags_move_production(
     # a version the gates rejected cannot be promoted: the run fails, production stays
     failed = _dag(REPO / "dags", "model_promote").test(run_conf={**conf, "version": 3})
     assert failed.state == "failed"
+    alerts = [json.loads(line) for line in (home / "alerts" / "failures.jsonl").open()]
+    assert alerts[-1]["dag_id"] == "model_promote" and alerts[-1]["task_id"] == "promote"
+    assert alerts[-1]["error_type"] == "RegistryError"
     assert registry.version_by_alias("tags.acme", "production").version == 1  # type: ignore[union-attr]
