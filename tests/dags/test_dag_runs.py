@@ -144,3 +144,60 @@ def test_model_promote_and_rollback_dags_move_production(
     assert alerts[-1]["dag_id"] == "model_promote" and alerts[-1]["task_id"] == "promote"
     assert alerts[-1]["error_type"] == "RegistryError"
     assert registry.version_by_alias("tags.acme", "production").version == 1  # type: ignore[union-attr]
+
+
+def test_tags_daily_retrain_trains_and_promotes_and_a_failing_suite_stops_it(
+    airflow_db: Path,
+    home: Path,
+    registry_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    datasets_dir: Path,
+) -> None:
+    from datetime import date
+
+    import pyarrow as pa
+
+    from socialsuggest.events.schemas import MessageV1
+    from socialsuggest.ingest import ingest_paths
+    from socialsuggest.registry import Registry
+    from socialsuggest.sampledata import generate
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry_uri)
+    monkeypatch.setenv("SOCIALSUGGEST_SPARK_MASTER", "local[2]")
+    end = date(2026, 11, 1)
+    generate(home / "sample", datasets_dir=datasets_dir, orgs=2, messages=1200, days=8,
+             end=end, seed=5, invalid_rate=0.0)  # fmt: skip
+    lake = Lake.from_settings(load_settings())
+    ingest_paths(lake, [home / "sample"])
+    dag = _dag(REPO / "dags", "tags_daily_retrain")
+    conf = {"dt_to": end.isoformat(), "days": 30}
+
+    run = dag.test(run_conf=conf)
+
+    assert run.state == "success"
+    registry = Registry(registry_uri)
+    orgs = sorted({f.org for f in lake.files("processed", "tags")})
+    production = {org: registry.version_by_alias(f"tags.{org}", "production") for org in orgs}
+    assert orgs and all(v is not None for v in production.values())
+    assert list(lake.storage.iter_objects("audit/quality/raw_messages/"))
+
+    # an upstream writer delivers a day the raw suite refuses (an unknown network)
+    bad = lake.read_file(lake.files("raw", "messages")[0].key).to_pylist()[:20]
+    for row in bad:
+        row["network"] = "myspace"
+    table = pa.Table.from_pylist(bad, schema=MessageV1.arrow_schema())
+    lake.write("raw", "messages", end, orgs[0], table, {r["author_id"] for r in bad})
+    versions_before = {org: len(registry.versions(f"tags.{org}")) for org in orgs}
+
+    failed = dag.test(run_conf=conf)
+
+    assert failed.state == "failed"
+    states = {ti.task_id: ti.state for ti in failed.get_task_instances()}
+    assert states["validate_raw"] == "failed"
+    assert states["preprocess"] != "success" and states.get("train_batch") != "success"
+    for org in orgs:
+        now = registry.version_by_alias(f"tags.{org}", "production")
+        assert now is not None and now.version == production[org].version  # type: ignore[union-attr]
+        assert len(registry.versions(f"tags.{org}")) == versions_before[org]
+    results = sorted(i.key for i in lake.storage.iter_objects("audit/quality/raw_messages/"))
+    assert '"success": false' in lake.storage.get(results[-1]).decode()

@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED = {"gdpr_forget", "gdpr_catalog_index", "lake_retention", "model_promote",
-            "model_rollback"}  # fmt: skip
+EXPECTED = {
+    "gdpr_forget",
+    "gdpr_catalog_index",
+    "lake_retention",
+    "model_promote",
+    "model_rollback",
+    "tags_daily_retrain",
+}
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
@@ -197,10 +200,10 @@ def run_tags_cycle(
     actor: str = "daily-cycle",
     say: Say | None = None,
 ) -> TagsCycleReport:
+    """Preprocess, then train, gate, register and promote (the CLI's ``run``/``train``)."""
     say = say or (lambda message: log.info("%s", message))
     started = time.perf_counter()
     lake = Lake.from_settings(settings)
-    config = config or TagModelConfig()
     say("preprocess: starting Spark")
     spark = get_spark(settings)
     pre = preprocess_tags(spark, lake, settings=settings)
@@ -208,12 +211,35 @@ def run_tags_cycle(
         f"preprocess: {pre.partitions_processed} partitions processed, "
         f"{pre.partitions_skipped} unchanged, {pre.rows_written} rows in {pre.seconds:.1f}s"
     )
-    wanted = orgs or processed_orgs(lake)
+    outcomes = train_and_publish(
+        settings, registry, orgs or processed_orgs(lake), engine=engine, dry_run=dry_run,
+        config=config, gate_config=gate_config, actor=actor, say=say, spark=spark,
+    )  # fmt: skip
+    return TagsCycleReport(pre.summary(), outcomes, engine, round(time.perf_counter() - started, 1))
+
+
+def train_and_publish(
+    settings: Settings,
+    registry: Registry,
+    orgs: list[str],
+    *,
+    engine: Engine = "local",
+    dry_run: bool = False,
+    config: TagModelConfig | None = None,
+    gate_config: GateConfig | None = None,
+    actor: str = "daily-cycle",
+    say: Say | None = None,
+    spark: SparkSession | None = None,
+) -> list[OrgOutcome]:
+    """Train these orgs on processed data, gate, register, promote (a DAG task per batch)."""
+    say = say or (lambda message: log.info("%s", message))
+    lake = Lake.from_settings(settings)
+    config = config or TagModelConfig()
     queue = RetrainQueue(lake)
-    erased = {org: ids for org, ids in queue.pending().items() if org in wanted}
+    erased = {org: ids for org, ids in queue.pending().items() if org in orgs}
     if erased:
         say(f"privacy: {len(erased)} orgs must replace models trained on erased data")
-    say(f"train: {len(wanted)} orgs with engine={engine}")
+    say(f"train: {len(orgs)} orgs with engine={engine}")
     as_of = datetime.now(UTC)
 
     def trained(result: OrgResult) -> None:
@@ -221,9 +247,10 @@ def run_tags_cycle(
         say(f"train: {result.org} {state} in {result.seconds:.1f}s")
 
     if engine == "spark":
-        results = train_orgs_spark(spark, lake, wanted, config, as_of=as_of, progress=trained)
+        session = spark or get_spark(settings)
+        results = train_orgs_spark(session, lake, orgs, config, as_of=as_of, progress=trained)
     else:
-        results = train_orgs_local(settings, wanted, config, as_of=as_of, progress=trained)
+        results = train_orgs_local(settings, orgs, config, as_of=as_of, progress=trained)
     outcomes = []
     for result in results:
         outcome = publish(
@@ -244,7 +271,7 @@ def run_tags_cycle(
             name = model_name(FAMILY, outcome.org)
             say(f"registry: {name} v{outcome.version} {_verdict(outcome)}")
         outcomes.append(outcome)
-    return TagsCycleReport(pre.summary(), outcomes, engine, round(time.perf_counter() - started, 1))
+    return outcomes
 
 
 def _verdict(outcome: OrgOutcome) -> str:

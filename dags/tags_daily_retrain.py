@@ -1,0 +1,156 @@
+"""Daily retrain of the tag-suggestion models, one registered model per org.
+
+validate raw (Great Expectations) → Spark preprocess (incremental) → validate
+processed → per-org batches: train, model gates, register, promote (unless dry-run).
+
+A failing suite stops the run before anything is trained: ``production`` is
+untouched, and the suite's result document is in the lake under
+``audit/quality/<suite>/`` (its path is in the error and the task's XCom).
+
+Per-org work is mapped over *batches* of orgs (``orgs_per_task``): one mapped task
+per org is the clearest view for tens of orgs, but Airflow caps a mapping at
+``max_map_length`` (1024) and every task instance costs scheduler work and a
+process start; for thousands of orgs, batches of 50 keep the task count in the
+hundreds while each batch's XCom still lists every org's verdict.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+from socialsuggest.alerts import on_failure
+
+ORG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+def _window() -> tuple[Any, int, list[str] | None]:
+    context = get_current_context()
+    params = context["params"]
+    end = params.get("dt_to") or context["data_interval_end"].date().isoformat()
+    return pendulum.parse(end).date(), int(params["days"]), params.get("orgs") or None
+
+
+@dag(
+    dag_id="tags_daily_retrain",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # runs rewrite the same processed partitions and aliases
+    tags=["tags", "training"],
+    doc_md=__doc__,
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "on_failure_callback": on_failure,
+    },
+    params={
+        "days": Param(30, type="integer", minimum=1, maximum=365, title="Window (days)"),
+        "dt_to": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Window end",
+            description="empty = the run's data interval end",
+        ),
+        "orgs": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": ORG},
+            title="Org subset",
+            description="empty = every org with processed data",
+        ),
+        "dry_run": Param(False, type="boolean", title="Dry run (train and gate, no promotion)"),
+        "orgs_per_task": Param(1, type="integer", minimum=1, maximum=500),
+    },
+)
+def tags_daily_retrain() -> None:
+    @task
+    def validate_raw() -> dict[str, Any]:
+        from socialsuggest.config import load_settings
+        from socialsuggest.lake import Lake
+        from socialsuggest.quality.expectations import require, validate_raw
+
+        dt_to, days, orgs = _window()
+        lake = Lake.from_settings(load_settings())
+        return require(validate_raw(lake, dt_to=dt_to, days=days, orgs=orgs)).summary()
+
+    @task
+    def preprocess() -> dict[str, Any]:
+        import json
+
+        from socialsuggest.config import load_settings
+        from socialsuggest.lake import Lake
+        from socialsuggest.processing.spark import get_spark
+        from socialsuggest.processing.tags import preprocess_tags
+
+        settings = load_settings()
+        lake = Lake.from_settings(settings)
+        report = preprocess_tags(get_spark(settings), lake, settings=settings)
+        summary: dict[str, Any] = json.loads(json.dumps(report.summary(), default=str))
+        return summary
+
+    @task
+    def validate_processed() -> dict[str, Any]:
+        from socialsuggest.config import load_settings
+        from socialsuggest.lake import Lake
+        from socialsuggest.quality.expectations import require, validate_processed
+
+        dt_to, days, orgs = _window()
+        lake = Lake.from_settings(load_settings())
+        return require(validate_processed(lake, dt_to=dt_to, days=days, orgs=orgs)).summary()
+
+    @task
+    def org_batches() -> list[list[str]]:
+        from socialsuggest.config import load_settings
+        from socialsuggest.lake import Lake
+        from socialsuggest.training.fanout import processed_orgs
+
+        _, _, wanted = _window()
+        size = int(get_current_context()["params"]["orgs_per_task"])
+        orgs = wanted or processed_orgs(Lake.from_settings(load_settings()))
+        return [orgs[i : i + size] for i in range(0, len(orgs), size)]
+
+    @task(max_active_tis_per_dag=1)  # each batch trains with every core
+    def train_batch(orgs: list[str]) -> list[dict[str, Any]]:
+        from dataclasses import asdict
+
+        from socialsuggest.config import load_settings
+        from socialsuggest.pipeline.tags_cycle import train_and_publish
+        from socialsuggest.registry import Registry
+
+        settings = load_settings()
+        dry_run = bool(get_current_context()["params"]["dry_run"])
+        registry = Registry(settings.resolved_tracking_uri)
+        outcomes = train_and_publish(
+            settings, registry, orgs, dry_run=dry_run, actor="airflow:tags_daily_retrain"
+        )
+        return [asdict(o) for o in outcomes]
+
+    @task
+    def report(batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        outcomes = [o for batch in batches for o in batch]
+        failed = [o["org"] for o in outcomes if not o["trained"]]
+        summary = {
+            "orgs": len(outcomes),
+            "promoted": sorted(o["org"] for o in outcomes if o["promoted"]),
+            "rejected": sorted(o["org"] for o in outcomes if o["trained"] and not o["gate_passed"]),
+            "failed": sorted(failed),
+        }
+        if outcomes and len(failed) == len(outcomes):
+            raise RuntimeError(f"every org failed to train: {summary}")
+        return summary
+
+    checked = validate_raw()
+    processed = preprocess()
+    quality = validate_processed()
+    batches = org_batches()
+    checked >> processed >> quality >> batches
+    report(train_batch.expand(orgs=batches))
+
+
+tags_daily_retrain()
