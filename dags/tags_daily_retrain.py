@@ -40,6 +40,10 @@ def _window() -> tuple[Any, int, list[str] | None]:
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # runs rewrite the same processed partitions and aliases
+    # the daily run must finish well within its day: past this the run is failed and
+    # the DAG-level callback alerts (Airflow 3 has no SLA misses any more)
+    dagrun_timeout=timedelta(hours=6),
+    on_failure_callback=on_failure,
     tags=["tags", "training"],
     doc_md=__doc__,
     default_args={

@@ -25,15 +25,19 @@ WEBHOOK_ENV = "SOCIALSUGGEST_ALERT_WEBHOOK"
 
 
 def failure_record(context: Any) -> dict[str, Any]:
+    """What failed: a task (task callbacks) or a whole run (DAG callbacks, e.g. a
+    daily run that hit its ``dagrun_timeout``)."""
     ti = context.get("task_instance") or context.get("ti")
+    run = context.get("dag_run")
     error = context.get("exception")
     return {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dag_id": getattr(ti, "dag_id", None),
+        "dag_id": getattr(ti, "dag_id", None) or getattr(run, "dag_id", None),
         "task_id": getattr(ti, "task_id", None),
-        "run_id": getattr(ti, "run_id", None),
+        "run_id": getattr(ti, "run_id", None) or getattr(run, "run_id", None),
         "try_number": getattr(ti, "try_number", None),
         "error_type": type(error).__name__ if error is not None else None,
+        "reason": context.get("reason"),
     }
 
 
