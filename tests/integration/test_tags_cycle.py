@@ -415,3 +415,26 @@ def test_a_deletion_request_flags_models_and_the_next_cycle_replaces_them(
     assert not replaced.trained_on_erased_data
     assert org not in privacy.retrain.pending()
     assert registry.version(name, production.version).trained_on_erased_data
+
+
+def test_the_integration_gate_boots_a_version_in_the_app_and_catches_bad_answers(
+    cycle: CycleSummary, registry: Registry
+) -> None:
+    from socialsuggest.quality.integration import integration_gate
+
+    assert cycle.tags is not None
+    org = cycle.tags.orgs[1].org
+    info = registry.version_by_alias(f"tags.{org}", PRODUCTION)
+    assert info is not None
+    assert info.tags["integration.passed"] == "true"  # the cycle ran it before promoting
+    assert float(info.tags["integration.p95_ms"]) > 0
+    good = integration_gate(registry, info, [{"text": "late delivery", "network": "twitter",
+                                              "message_type": "mention"}])  # fmt: skip
+    assert good.passed and good.requests == 5, good.reasons
+    # a request the API refuses, and an impossible latency budget: both named
+    bad = integration_gate(
+        registry, info, [{"text": "hi", "network": "myspace", "message_type": "mention"}],
+        latency_budget_ms=0.0,
+    )  # fmt: skip
+    assert not bad.passed
+    assert any("HTTP 422" in r for r in bad.reasons) and any("latency" in r for r in bad.reasons)

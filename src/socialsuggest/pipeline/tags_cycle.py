@@ -29,6 +29,7 @@ from socialsuggest.privacy.retrain import RetrainQueue
 from socialsuggest.processing.spark import get_spark
 from socialsuggest.processing.tags import preprocess_tags
 from socialsuggest.quality import GateConfig, model_gate
+from socialsuggest.quality.integration import integration_gate
 from socialsuggest.registry import (
     PRODUCTION,
     STAGING,
@@ -62,6 +63,7 @@ class OrgOutcome:
     gate_passed: bool = False
     gate_reasons: list[str] = field(default_factory=list)
     promoted: bool = False
+    integration_passed: bool | None = None
     production_before: int | None = None
     production_after: int | None = None
     enabled_tags: int = 0
@@ -79,6 +81,15 @@ class TagsCycleReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _golden(test: pd.DataFrame, n: int = 20) -> list[dict[str, Any]]:
+    """Golden requests from the candidate's test messages (in memory only, never stored)."""
+    rows = test.loc[:, ["text", "network", "message_type"]].head(n)
+    return [
+        {"text": str(r.text) or "?", "network": str(r.network), "message_type": str(r.message_type)}
+        for r in rows.itertuples()
+    ]
 
 
 def _input_example(test: pd.DataFrame) -> pd.DataFrame:
@@ -180,7 +191,16 @@ def publish(
             candidate.extra_tags["replaces_erased_data_model"] = "true"
         version = registry.log_candidate(candidate)
     outcome.version = version.version
-    if gate.passed and not dry_run:
+    if gate.passed:
+        # the artifact as serving will load it: booted in the app, asked golden requests
+        check = integration_gate(registry, version, _golden(result.test))
+        outcome.integration_passed = check.passed
+        version = registry.tag_version(name, version.version, check.as_tags())
+        if not check.passed:
+            registry.tag_version(name, version.version, {"gate.passed": "false"})
+            outcome.gate_passed = False
+            outcome.gate_reasons = [*outcome.gate_reasons, *check.reasons]
+    if outcome.gate_passed and not dry_run:
         registry.set_alias(name, STAGING, version.version, actor=actor, reason="passed model gates")
         registry.promote(name, version.version, actor=actor, reason="daily retrain: gates passed")
         outcome.promoted = True

@@ -276,6 +276,11 @@ class Registry:
             raise RegistryError(f"{name}: no earlier accepted version to roll back to")
         return max(older)
 
+    def tag_version(self, name: str, version: int, tags: dict[str, str]) -> VersionInfo:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, str(version), key, value)
+        return self.version(name, version)
+
     # ---- privacy --------------------------------------------------------------------
     def mark_trained_on_erased_data(
         self, orgs: list[str], request_id: str, before: str

@@ -112,20 +112,23 @@ def create_app(
     poll_seconds: float = 2.0,
     family: str = "tags",
     request_log: RequestLog | None = None,
+    cache: ModelCache | None = None,
 ) -> FastAPI:
     """The API; with ``request_log``, requests and feedback are logged to the lake.
 
     The app starts the log's background flusher and closes (flushes) it on shutdown.
     """
-    cache = ModelCache(registry, family=family, poll_seconds=poll_seconds)
+    follow = cache is None  # a given cache is pre-loaded and fixed (the integration gate)
+    cache = cache or ModelCache(registry, family=family, poll_seconds=poll_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            cache.refresh()
-        except Exception as exc:  # start anyway; /readyz says not ready until it works
-            log.warning("initial model load failed: %s", type(exc).__name__)
-        cache.start()
+        if follow:
+            try:
+                cache.refresh()
+            except Exception as exc:  # start anyway; /readyz says not ready until it works
+                log.warning("initial model load failed: %s", type(exc).__name__)
+            cache.start()
         if request_log is not None:
             request_log.start()
         try:

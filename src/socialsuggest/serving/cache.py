@@ -92,6 +92,13 @@ class ModelCache:
                 self.on_reload(event)
         return events
 
+    def load(self, info: VersionInfo) -> ReloadEvent:
+        """Load one given version (the integration gate boots a candidate this way)."""
+        org = info.name.split(".", 1)[1]
+        event = self._load(org, info, self._models.get(org))
+        self.last_refresh_ok = time.time()
+        return event
+
     def _load(self, org: str, info: VersionInfo, current: LoadedModel | None) -> ReloadEvent:
         """Load the version the alias pointed at when we looked (no second lookup)."""
         name = info.name
