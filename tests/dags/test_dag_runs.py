@@ -122,20 +122,20 @@ def test_model_promote_and_rollback_dags_move_production(
     from socialsuggest.registry import Registry
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry_uri)
-    _register(registry_uri, "tags.acme", [True, True, False])
+    _register(registry_uri, "tags.dag-test-org", [True, True, False])
     registry = Registry(registry_uri)
-    conf = {"family": "tags", "org": "acme", "reason": "test run", "requester": "ops"}
+    conf = {"family": "tags", "org": "dag-test-org", "reason": "test run", "requester": "ops"}
     assert _dag(REPO / "dags", "model_promote").test(run_conf={**conf, "version": 1}).state == (
         "success"
     )
     assert _dag(REPO / "dags", "model_promote").test(run_conf={**conf, "version": 2}).state == (
         "success"
     )
-    assert registry.version_by_alias("tags.acme", "production").version == 2  # type: ignore[union-attr]
+    assert registry.version_by_alias("tags.dag-test-org", "production").version == 2  # type: ignore[union-attr]
     rollback = _dag(REPO / "dags", "model_rollback").test(run_conf=conf)
     assert rollback.state == "success"
-    assert registry.version_by_alias("tags.acme", "production").version == 1  # type: ignore[union-attr]
-    moves = registry.alias_history("tags.acme")
+    assert registry.version_by_alias("tags.dag-test-org", "production").version == 1  # type: ignore[union-attr]
+    moves = registry.alias_history("tags.dag-test-org")
     assert moves[-1]["actor"] == "ops" and moves[-1]["reason"].startswith("rollback:")
     # a version the gates rejected cannot be promoted: the run fails, production stays
     failed = _dag(REPO / "dags", "model_promote").test(run_conf={**conf, "version": 3})
@@ -143,7 +143,7 @@ def test_model_promote_and_rollback_dags_move_production(
     alerts = [json.loads(line) for line in (home / "alerts" / "failures.jsonl").open()]
     assert alerts[-1]["dag_id"] == "model_promote" and alerts[-1]["task_id"] == "promote"
     assert alerts[-1]["error_type"] == "RegistryError"
-    assert registry.version_by_alias("tags.acme", "production").version == 1  # type: ignore[union-attr]
+    assert registry.version_by_alias("tags.dag-test-org", "production").version == 1  # type: ignore[union-attr]
 
 
 def test_tags_daily_retrain_trains_and_promotes_and_a_failing_suite_stops_it(

@@ -169,11 +169,14 @@ def publish(
     before = registry.version_by_alias(name, PRODUCTION)
     outcome.production_before = outcome.production_after = before.version if before else None
     erased = must_replace or (before is not None and before.trained_on_erased_data)
-    production = (
-        _production_metrics(registry, before, result.test)
-        if before is not None and not erased
-        else None
-    )
+    production = None
+    if before is not None and not erased:
+        try:
+            production = _production_metrics(registry, before, result.test)
+        except Exception as exc:  # a production artifact that no longer loads
+            # cannot be the bar to clear: the candidate is judged on its own gates
+            log.warning("%s v%s does not load (%s): not compared", name, before.version,
+                        type(exc).__name__)  # fmt: skip
     gate = model_gate(
         enabled_tags=result.summary["n_enabled"],
         candidate=result.metrics["hybrid"],
