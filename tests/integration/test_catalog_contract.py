@@ -378,11 +378,14 @@ def test_unreachable_elasticsearch_raises_a_clear_error_after_backing_off() -> N
     assert "s3cret" not in message and "attempts" in message
 
 
+# Elasticsearch only: it refuses a document whose dt is not a date (SQLite stores dt as
+# text, so it has nothing to refuse and no error to check).
+@pytest.mark.services
+@pytest.mark.parametrize("catalog_settings", ["elasticsearch"], indirect=True)
 def test_elasticsearch_write_errors_name_paths_not_subjects(
     catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if catalog.kind != "elasticsearch":
-        pytest.skip("SQLite stores dt as text: nothing to refuse")
+    assert catalog.kind == "elasticsearch"
     from socialsuggest.catalog.elastic import CatalogWriteError
 
     bad = replace(lake_object("raw/m/dt=x/org=o/p.parquet", ["au-secret"]), dt="not-a-day")

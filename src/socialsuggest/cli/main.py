@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,6 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from socialsuggest.cli.output import console, out
+from socialsuggest.cli.output import fail as _fail
 from socialsuggest.cli.privacy import catalog_app, privacy_app
 from socialsuggest.config import Settings, load_settings
 from socialsuggest.ingest import ingest_paths, source_files
@@ -54,13 +55,6 @@ app = typer.Typer(
 )
 lake_app = typer.Typer(help="Inspect the data lake.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
-console = Console(stderr=True)
-out = Console()
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code)
 
 
 @contextmanager
@@ -254,7 +248,7 @@ def _tracking(settings: Settings, *, start: bool) -> tuple[str, MlflowServer | N
             s3_endpoint_url=settings.s3_endpoint_url or None,
         )
         return started
-    return f"http://127.0.0.1:{settings.mlflow_port}", None
+    return settings.resolved_tracking_uri, None
 
 
 def _serve_forever(settings: Settings, registry: Registry, uri: str) -> None:

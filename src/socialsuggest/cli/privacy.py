@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from socialsuggest.cli.output import console, out
+from socialsuggest.cli.output import fail as _fail
 from socialsuggest.config import Settings, load_settings
 
 privacy_app = typer.Typer(
@@ -22,16 +23,9 @@ privacy_app = typer.Typer(
     no_args_is_help=True,
 )
 catalog_app = typer.Typer(help="The GDPR metadata catalog of the lake.", no_args_is_help=True)
-console = Console(stderr=True)
-out = Console()
 _DAYS = re.compile(r"^(\d+)d?$")
 
 Subject = Annotated[str, typer.Option("--subject", help="the data subject's id (e.g. author id)")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code)
 
 
 def _say(message: str) -> None:

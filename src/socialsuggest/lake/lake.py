@@ -166,12 +166,10 @@ class Lake:
         part = self._parse_key(key)
         data = _serialise(table)
         self.storage.put(key, data)
-        obj = self._object(
-            key, part.zone, part.dataset, part.dt, part.org, table.num_rows, data, subject_ids
-        )
-        if outbox:
-            self._outbox({"op": "upsert", **asdict(obj)})
-        return obj
+        return self._emit(
+            key, part.zone, part.dataset, part.dt, part.org, table.num_rows, data, subject_ids,
+            outbox=outbox,
+        )  # fmt: skip
 
     def delete(self, key: str, *, outbox: bool = True) -> None:
         part = self._parse_key(key)
@@ -197,9 +195,12 @@ class Lake:
         rows: int,
         data: bytes,
         subject_ids: Iterable[str],
+        *,
+        outbox: bool = True,
     ) -> LakeObject:
         obj = self._object(key, zone, dataset, dt, org, rows, data, subject_ids)
-        self._outbox({"op": "upsert", **asdict(obj)})
+        if outbox:
+            self._outbox({"op": "upsert", **asdict(obj)})
         return obj
 
     def _object(
