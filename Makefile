@@ -15,7 +15,7 @@ endif
 
 SERVICES ?= s3 elasticsearch postgres
 
-.PHONY: run test lint typecheck check bench lock clean-state help services-up services-down services-status
+.PHONY: run stop status test lint typecheck check bench lock clean-state help services-up services-down services-status
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,8 +24,14 @@ $(STAMP): requirements.txt pyproject.toml infra/bootstrap.sh
 	@bash infra/bootstrap.sh "$(VENV)"
 	@touch $(STAMP)
 
-run: $(STAMP) $(if $(filter services,$(PROFILE)),services-up)  ## one daily cycle (ONCE=1: then exit; PROFILE=services: real services)
-	SOCIALSUGGEST_PROFILE=$(PROFILE) $(VENV)/bin/socialsuggest run $(if $(ONCE),--once) $(ARGS)
+run: $(STAMP) $(if $(filter services,$(PROFILE)),services-up)  ## Airflow + MLflow + API, first daily retrain, then serve (ONCE=1: `airflow dags test` it and exit; PROFILE=services: real services)
+	SOCIALSUGGEST_PROFILE=$(PROFILE) $(VENV)/bin/socialsuggest stack $(if $(ONCE),once,up) $(ARGS)
+
+stop:  ## stop everything `make run` started (by PID file and marker)
+	$(VENV)/bin/socialsuggest stack down
+
+status:  ## what `make run` started: PIDs, processes, memory
+	$(VENV)/bin/socialsuggest stack status
 
 test: $(STAMP)  ## the whole test suite
 	$(VENV)/bin/pytest $(ARGS)

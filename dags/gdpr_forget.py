@@ -57,7 +57,7 @@ from socialsuggest.alerts import on_failure
     },
 )
 def gdpr_forget() -> None:
-    @task
+    @task(pool="lake_writers")  # one lake rewriter at a time (see dags/README.md)
     def forget() -> dict[str, object]:
         from socialsuggest.config import load_settings
         from socialsuggest.privacy import open_privacy, reachable_tracking_uri

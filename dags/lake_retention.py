@@ -36,7 +36,7 @@ from socialsuggest.alerts import on_failure
     },
 )
 def lake_retention() -> None:
-    @task
+    @task(pool="lake_writers")  # one lake rewriter at a time (see dags/README.md)
     def purge() -> dict[str, object]:
         from socialsuggest.config import load_settings
         from socialsuggest.privacy import open_privacy

@@ -3,9 +3,12 @@
 validate raw (Great Expectations) → Spark preprocess (incremental) → validate
 processed → per-org batches: train, model gates, register, promote (unless dry-run).
 
-A failing suite stops the run before anything is trained: ``production`` is
-untouched, and the suite's result document is in the lake under
-``audit/quality/<suite>/`` (its path is in the error and the task's XCom).
+A failing suite stops the run before anything is trained, without retries (bad data
+does not heal on retry): ``production`` is untouched, and the suite's result is in
+MLflow's ``data-quality`` experiment and in the lake under ``audit/quality/<suite>/``
+(both named in the error and the task's XCom). Preprocess takes the 1-slot
+``lake_writers`` pool, shared with deletion requests and retention purges, so no
+preprocessing reads a file a deletion is rewriting.
 
 Per-org work is mapped over *batches* of orgs (``orgs_per_task``): one mapped task
 per org is the clearest view for tens of orgs, but Airflow caps a mapping at
@@ -17,7 +20,7 @@ hundreds while each batch's XCom still lists every org's verdict.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
@@ -25,13 +28,34 @@ from airflow.sdk import Param, dag, get_current_context, task
 from socialsuggest.alerts import on_failure
 
 ORG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+LAKE_WRITERS = "lake_writers"  # 1-slot pool `make run` creates: one lake rewriter at a time
 
 
 def _window() -> tuple[Any, int, list[str] | None]:
     context = get_current_context()
     params = context["params"]
-    end = params.get("dt_to") or context["data_interval_end"].date().isoformat()
-    return pendulum.parse(end).date(), int(params["days"]), params.get("orgs") or None
+    if params.get("dt_to"):
+        end = pendulum.parse(params["dt_to"]).date()
+    else:  # a manual run without a logical date has no data interval: use when it ran
+        interval_end = context.get("data_interval_end") or context["dag_run"].run_after
+        end = interval_end.date()
+    return end, int(params["days"]), params.get("orgs") or None
+
+
+def _quality_gate(zone: Literal["raw", "processed"]) -> dict[str, Any]:
+    """A failing suite fails the task at once: bad data does not heal on retry."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from socialsuggest.config import load_settings
+    from socialsuggest.pipeline.data_quality import check_window
+    from socialsuggest.quality.expectations import DataQualityError
+
+    dt_to, days, orgs = _window()
+    run = f"tags_daily_retrain/{get_current_context()['run_id']}"
+    try:
+        return check_window(load_settings(), zone, dt_to=dt_to, days=days, orgs=orgs, run=run)
+    except DataQualityError as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 @dag(
@@ -75,15 +99,9 @@ def _window() -> tuple[Any, int, list[str] | None]:
 def tags_daily_retrain() -> None:
     @task
     def validate_raw() -> dict[str, Any]:
-        from socialsuggest.config import load_settings
-        from socialsuggest.lake import Lake
-        from socialsuggest.quality.expectations import require, validate_raw
+        return _quality_gate("raw")
 
-        dt_to, days, orgs = _window()
-        lake = Lake.from_settings(load_settings())
-        return require(validate_raw(lake, dt_to=dt_to, days=days, orgs=orgs)).summary()
-
-    @task
+    @task(pool=LAKE_WRITERS)  # never beside a deletion request rewriting the same files
     def preprocess() -> dict[str, Any]:
         import json
 
@@ -100,13 +118,7 @@ def tags_daily_retrain() -> None:
 
     @task
     def validate_processed() -> dict[str, Any]:
-        from socialsuggest.config import load_settings
-        from socialsuggest.lake import Lake
-        from socialsuggest.quality.expectations import require, validate_processed
-
-        dt_to, days, orgs = _window()
-        lake = Lake.from_settings(load_settings())
-        return require(validate_processed(lake, dt_to=dt_to, days=days, orgs=orgs)).summary()
+        return _quality_gate("processed")
 
     @task
     def org_batches() -> list[list[str]]:

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     mlflow_port: int = Field(default=5000, description="port of the MLflow server make run starts")
     api_host: str = Field(default="127.0.0.1", description="interface the suggestion API binds")
     api_port: int = Field(default=8000, description="port of the suggestion API")
+    airflow_port: int = Field(
+        default=8080, description="port of the Airflow UI/API make run starts"
+    )
+    airflow_parallelism: int = Field(
+        default=2, ge=1, description="task slots of the Airflow make run starts (2 cores here)"
+    )
     spark_master: str = "local[*]"
     datasets_dir: Path | None = Field(
         default=None, description="real corpora for the sample generator and benchmarks"

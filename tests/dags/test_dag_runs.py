@@ -201,3 +201,25 @@ def test_tags_daily_retrain_trains_and_promotes_and_a_failing_suite_stops_it(
         assert len(registry.versions(f"tags.{org}")) == versions_before[org]
     results = sorted(i.key for i in lake.storage.iter_objects("audit/quality/raw_messages/"))
     assert '"success": false' in lake.storage.get(results[-1]).decode()
+    _assert_quality_runs_in_mlflow(registry_uri, results)
+
+
+def _assert_quality_runs_in_mlflow(uri: str, raw_results: list[str]) -> None:
+    """Each suite's result is an MLflow run, the failing one logged before the gate raised."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("data-quality")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
+    verdicts = [(r.data.tags["suite"], r.data.tags["success"]) for r in runs]
+    # the first DAG run passed both suites, the second stopped at the raw one
+    assert ("raw_messages", "true") in verdicts and ("processed_tags", "true") in verdicts
+    failing = [r for r in runs if r.data.tags["suite"] == "raw_messages"
+               and r.data.tags["success"] == "false"]  # fmt: skip
+    assert failing and failing[-1].data.tags["lake.result_path"] == raw_results[-1]
+    assert failing[-1].data.metrics["success"] == 0 and failing[-1].data.metrics["failed"] >= 1
+    assert failing[-1].data.tags["airflow.run"].startswith("tags_daily_retrain/")
+    artifacts = {a.path for a in client.list_artifacts(failing[-1].info.run_id)}
+    assert {"result.json", "failed_expectations.html"} <= artifacts
+    assert "expect_column_values_to_be_in_set" in failing[-1].data.tags["mlflow.note.content"]

@@ -29,6 +29,7 @@ from rich.table import Table
 from socialsuggest.cli.output import console, out
 from socialsuggest.cli.output import fail as _fail
 from socialsuggest.cli.privacy import catalog_app, privacy_app
+from socialsuggest.cli.stack import stack_app
 from socialsuggest.config import Settings, load_settings
 from socialsuggest.ingest import ingest_paths, source_files
 from socialsuggest.lake import Lake
@@ -367,6 +368,7 @@ models_app = typer.Typer(help="Registered models: list, inspect, promote, roll b
 app.add_typer(models_app, name="models")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(stack_app, name="stack")
 
 
 def _check_reachable(uri: str) -> None:

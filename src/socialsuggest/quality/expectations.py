@@ -10,6 +10,11 @@ Volume is judged against history: per org, the rows of this window divided by th
 median of the last runs must stay within ``[1/5, 5]`` (once three runs exist), so a
 broken export that delivers a tenth of an org's messages stops the run instead of
 training a starved model.
+
+No personal data in the results: for a column that holds it (message ``text`` and every
+field the event schemas mark personal) a failure keeps the count of unexpected values,
+never the values, because ``audit/quality`` is outside a deletion request's reach and
+the results are also logged to MLflow.
 """
 
 from __future__ import annotations
@@ -18,17 +23,19 @@ import json
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import pandas as pd
 
-from socialsuggest.events.schemas import MessageType, Network
+from socialsuggest.events.schemas import MessageType, Network, personal_field_names
 from socialsuggest.lake import Lake
 
 VOLUME_STATE = "_state/quality/volume.json"
 VOLUME_HISTORY = 7  # runs kept per org
 VOLUME_BAND = 5.0  # allowed factor either way vs the median of the history
 TEXT_MAX = 10_000
+REDACTED = "<redacted: personal>"
 
 
 class DataQualityError(RuntimeError):
@@ -44,6 +51,8 @@ class SuiteResult:
     failed: list[dict[str, Any]] = field(default_factory=list)
     window: dict[str, str] = field(default_factory=dict)
     result_path: str = ""
+    orgs: int = 0  # distinct orgs in the window
+    mlflow_run: str = ""  # the run's URL once the result is logged to MLflow
 
     def summary(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +74,18 @@ def _validate(name: str, frame: pd.DataFrame, expectations: list[Any]) -> tuple[
     return bool(result.success), list(result.results)
 
 
+@cache
+def _personal_columns() -> frozenset[str]:
+    """Columns whose values are personal data: message text and the personal fields."""
+    return frozenset({"text", *personal_field_names()})
+
+
+def _columns(kwargs: dict[str, Any]) -> list[str]:
+    """Every column an expectation names (single, pair or compound)."""
+    named = [kwargs.get(k) for k in ("column", "column_A", "column_B")]
+    return [str(c) for c in [*named, *(kwargs.get("column_list") or [])] if c]
+
+
 def _failures(results: list[Any]) -> list[dict[str, Any]]:
     failed = []
     for item in results:
@@ -72,18 +93,22 @@ def _failures(results: list[Any]) -> list[dict[str, Any]]:
             continue
         config = item.expectation_config
         outcome = item.result or {}
-        failed.append(
-            {
-                "expectation": config.type,
-                "column": config.kwargs.get("column"),
-                "unexpected_count": outcome.get("unexpected_count"),
-                "unexpected_percent": outcome.get("unexpected_percent"),
-                "observed_value": _plain(outcome.get("observed_value")),
-                "partial_unexpected": [
-                    str(v)[:80] for v in (outcome.get("partial_unexpected_list") or [])[:5]
-                ],
-            }
-        )
+        partial = (outcome.get("partial_unexpected_list") or [])[:5]
+        failure: dict[str, Any] = {
+            "expectation": config.type,
+            "column": config.kwargs.get("column"),
+            "unexpected_count": outcome.get("unexpected_count"),
+            "unexpected_percent": outcome.get("unexpected_percent"),
+            "observed_value": _plain(outcome.get("observed_value")),
+            "partial_unexpected": [str(v)[:80] for v in partial],
+        }
+        if _personal_columns().intersection(_columns(dict(config.kwargs))):
+            failure["partial_unexpected"] = REDACTED if partial else []
+            failure["partial_unexpected_count"] = len(partial)
+            observed = failure["observed_value"]
+            if not (observed is None or isinstance(observed, int | float)):
+                failure["observed_value"] = REDACTED
+        failed.append(failure)
     return failed
 
 
@@ -147,6 +172,7 @@ def validate_raw(
         evaluated=len(results) + (1 if counts else 0),
         failed=failed,
         window={"dt_from": dt_from.isoformat(), "dt_to": dt_to.isoformat()},
+        orgs=len(counts),
     )
     _store(lake, result)
     if result.success:
@@ -187,6 +213,7 @@ def validate_processed(
         evaluated=len(results),
         failed=_failures(results),
         window={"dt_from": dt_from.isoformat(), "dt_to": dt_to.isoformat()},
+        orgs=int(frame["org_id"].nunique()),
     )
     _store(lake, result)
     return result
@@ -200,9 +227,10 @@ def require(result: SuiteResult) -> SuiteResult:
             f"unexpected={f.get('unexpected_count')}"
             for f in result.failed
         )
+        shown = f"; MLflow run: {result.mlflow_run}" if result.mlflow_run else ""
         raise DataQualityError(
             f"{result.suite}: {len(result.failed)} of {result.evaluated} expectations failed "
-            f"({names}); result: {result.result_path}"
+            f"({names}); result: {result.result_path}{shown}"
         )
     return result
 

@@ -3,13 +3,16 @@
 from socialsuggest.registry.registry import (
     CHALLENGER,
     PRODUCTION,
+    QUALITY_EXPERIMENT,
     STAGING,
     Candidate,
+    QualityRun,
     Registry,
     RegistryError,
     VersionInfo,
     code_version,
     default_actor,
+    log_quality_or_warn,
     model_name,
 )
 from socialsuggest.registry.server import MlflowServer, free_port, start_server
@@ -17,15 +20,18 @@ from socialsuggest.registry.server import MlflowServer, free_port, start_server
 __all__ = [
     "CHALLENGER",
     "PRODUCTION",
+    "QUALITY_EXPERIMENT",
     "STAGING",
     "Candidate",
     "MlflowServer",
+    "QualityRun",
     "Registry",
     "RegistryError",
     "VersionInfo",
     "code_version",
     "default_actor",
     "free_port",
+    "log_quality_or_warn",
     "model_name",
     "start_server",
 ]

@@ -7,10 +7,16 @@ data window, gate results, code version and the production version it would
 replace, so a rollback target is always known; every alias move is recorded (who,
 when, why, from, to) on the registered model, so moves are auditable from MLflow
 alone.
+
+Data-quality results (the Great Expectations suites that gate a retrain) are logged
+too, one run per suite and window in the ``data-quality`` experiment
+(:meth:`Registry.log_quality`), so a failed gate is readable in the same UI.
 """
 
 from __future__ import annotations
 
+import contextlib
+import html
 import io
 import json
 import logging
@@ -18,19 +24,24 @@ import os
 import pickle
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import mlflow
 import pandas as pd
+from mlflow.entities import Metric, Param
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
+
+from socialsuggest.registry.server import healthy
 
 log = logging.getLogger(__name__)
 PRODUCTION = "production"
@@ -40,6 +51,7 @@ _HISTORY_TAG = "alias_history"
 ERASED_TAG = "privacy.trained_on_erased_data"
 ERASURE_REQUESTS_TAG = "privacy.erasure_requests"
 _HISTORY_KEEP = 30
+QUALITY_EXPERIMENT = "data-quality"
 
 
 class RegistryError(RuntimeError):
@@ -116,6 +128,21 @@ class VersionInfo:
         return self.tags.get(ERASED_TAG) == "true"
 
 
+@dataclass(frozen=True)
+class QualityRun:
+    """Where a data-quality result was logged."""
+
+    run_id: str
+    experiment_id: str
+    url: str  # the run's page in the MLflow UI (``runs:/<id>`` for a non-HTTP store)
+
+
+class SuiteSummary(Protocol):
+    """A suite result (e.g. :class:`socialsuggest.quality.expectations.SuiteResult`)."""
+
+    def summary(self) -> dict[str, Any]: ...
+
+
 class Registry:
     """Thin, typed layer over :class:`MlflowClient` with our conventions."""
 
@@ -178,6 +205,93 @@ class Registry:
             ),
         )  # fmt: skip
         return self.version(candidate.name, int(version.version))
+
+    # ---- data quality ---------------------------------------------------------------
+    def log_quality(
+        self,
+        result: SuiteSummary | Mapping[str, Any],
+        *,
+        experiment: str = QUALITY_EXPERIMENT,
+        tags: Mapping[str, str] | None = None,
+    ) -> QualityRun:
+        """One run per suite result: window as params, counts as metrics, the verdict and
+        the lake path as tags, the result document (``result.json``) and a table of the
+        failed expectations (``failed_expectations.html``, also the run's description).
+
+        Only :class:`MlflowClient` calls with explicit run ids: no active run is started,
+        so nothing leaks into fluent ``mlflow.*`` calls elsewhere in the process. A
+        tracking server that does not answer ``/health`` raises :class:`RegistryError`
+        at once instead of after the client's retries (minutes).
+        """
+        doc = dict(result) if isinstance(result, Mapping) else result.summary()
+        uri = self.tracking_uri.rstrip("/")
+        if uri.startswith(("http://", "https://")) and not healthy(uri):
+            raise RegistryError(f"the MLflow tracking server at {uri} does not answer")
+        suite = str(doc.get("suite") or "unknown")
+        window = doc.get("window") or {}
+        dt_from, dt_to = str(window.get("dt_from", "")), str(window.get("dt_to", ""))
+        success = bool(doc.get("success"))
+        failed = list(doc.get("failed") or [])
+        table = _failed_rows(failed)
+        run_tags = {
+            "suite": suite,
+            "success": str(success).lower(),
+            "lake.result_path": str(doc.get("result_path") or ""),
+            "code_version": code_version(),
+            "mlflow.note.content": _markdown(suite, success, doc, table)[:7000],
+            **{mlflow_key(k): str(v)[:4900] for k, v in (tags or {}).items()},
+        }
+        experiment_id = self._experiment_id(experiment)
+        run = self.client.create_run(
+            experiment_id, run_name=f"{suite} {dt_from}..{dt_to}", tags=run_tags
+        )
+        run_id = run.info.run_id
+        try:
+            now = int(time.time() * 1000)
+            metrics = {
+                "rows": doc.get("rows", 0),
+                "evaluated": doc.get("evaluated", 0),
+                "failed": len(failed),
+                "success": 1 if success else 0,
+                "orgs": doc.get("orgs", 0),
+            }
+            params = {"suite": suite, "window.dt_from": dt_from, "window.dt_to": dt_to}
+            if doc.get("orgs") is not None:
+                params["orgs"] = str(doc["orgs"])
+            self.client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v or 0), now, 0) for k, v in metrics.items()],
+                params=[Param(k, _param(v)) for k, v in params.items()],
+            )
+            self.client.log_dict(run_id, json.loads(json.dumps(doc, default=str)), "result.json")
+            self.client.log_text(
+                run_id, _html(suite, success, doc, table), "failed_expectations.html"
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.set_terminated(run_id, "FAILED")
+            raise
+        self.client.set_terminated(run_id, "FINISHED")
+        url = (
+            f"{uri}/#/experiments/{experiment_id}/runs/{run_id}"
+            if uri.startswith(("http://", "https://"))
+            else f"runs:/{run_id}"
+        )
+        return QualityRun(run_id=run_id, experiment_id=experiment_id, url=url)
+
+    def _experiment_id(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            try:
+                return str(self.client.create_experiment(name))
+            except MlflowException as error:  # a concurrent task created it first
+                if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                    raise
+                found = self.client.get_experiment_by_name(name)
+                assert found is not None
+        if found.lifecycle_stage == "deleted":
+            self.client.restore_experiment(found.experiment_id)
+        return str(found.experiment_id)
 
     # ---- queries --------------------------------------------------------------------
     def version(self, name: str, version: int) -> VersionInfo:
@@ -315,6 +429,83 @@ class Registry:
         """The unwrapped python model of one version, loaded by number: an alias may move
         between a lookup and the load, a version number cannot."""
         return mlflow.pyfunc.load_model(f"models:/{info.name}/{info.version}").unwrap_python_model()
+
+
+def log_quality_or_warn(
+    tracking_uri: str,
+    result: SuiteSummary | Mapping[str, Any],
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> QualityRun | None:
+    """:meth:`Registry.log_quality`, but an MLflow failure only warns (returns None).
+
+    For the gates: whether the data passes is Great Expectations' decision, and a
+    registry outage must neither hide nor change it.
+    """
+    try:
+        return Registry(tracking_uri).log_quality(result, tags=tags)
+    except Exception as error:  # any MLflow failure: warn, keep the verdict
+        log.warning(
+            "data-quality result not logged to MLflow at %s (%s: %s); the suite's verdict "
+            "stands",
+            tracking_uri, type(error).__name__, error,
+        )  # fmt: skip
+        return None
+
+
+_TABLE_MAIN = ("expectation", "column", "unexpected_count", "observed_value")
+
+
+def _failed_rows(failed: list[dict[str, Any]]) -> list[list[str]]:
+    """expectation, column, unexpected, observed, details: one row per failure."""
+    rows = []
+    for f in failed:
+        details = ", ".join(
+            f"{k}={_cell(v)}" for k, v in f.items() if k not in _TABLE_MAIN and v not in (None, [])
+        )
+        rows.append([_cell(f.get(k)) for k in _TABLE_MAIN] + [details])
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return " ".join(text.split())[:300]
+
+
+def _verdict(suite: str, success: bool, doc: Mapping[str, Any], rows: list[list[str]]) -> str:
+    window = doc.get("window") or {}
+    state = "passed" if success else f"FAILED: {len(rows)} of {doc.get('evaluated')} expectations"
+    return (
+        f"{suite} {state} ({doc.get('rows')} rows, {window.get('dt_from')}..{window.get('dt_to')}"
+        f"); lake result: {doc.get('result_path') or '-'}"
+    )
+
+
+_HEADER = ["expectation", "column", "unexpected", "observed", "details"]
+
+
+def _markdown(suite: str, success: bool, doc: Mapping[str, Any], rows: list[list[str]]) -> str:
+    lines = [_verdict(suite, success, doc, rows)]
+    if rows:
+        cells = [_HEADER, ["---"] * len(_HEADER), *rows]
+        lines += ["", *("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in cells)]
+    return "\n".join(lines) + "\n"
+
+
+def _html(suite: str, success: bool, doc: Mapping[str, Any], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in _HEADER)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    table = f"<table><tr>{head}</tr>{body}</table>" if rows else "<p>No failed expectations.</p>"
+    return (
+        "<!doctype html><meta charset=utf-8><title>"
+        f"{html.escape(suite)}</title><style>table{{border-collapse:collapse;font:13px sans-serif}}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}</style>"
+        f"<p>{html.escape(_verdict(suite, success, doc, rows))}</p>{table}\n"
+    )
 
 
 def _info(mv: ModelVersion) -> VersionInfo:

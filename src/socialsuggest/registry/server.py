@@ -48,11 +48,12 @@ def free_port() -> int:
         return port
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    """Does the MLflow server at ``url`` answer /health (one quick try, no retries)?"""
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
             return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
+    except (urllib.error.URLError, OSError, ValueError):
         return False
 
 
@@ -76,7 +77,7 @@ def ensure_server(
     url = f"http://{host}:{port}"
     if pid_file.is_file():
         pid = int(pid_file.read_text().strip() or 0)
-        if pid and _alive(pid) and _healthy(url):
+        if pid and _alive(pid) and healthy(url):
             return url, None
         pid_file.unlink()
     server = start_server(
@@ -99,6 +100,38 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def server_command(
+    home: Path,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    backend_store_uri: str | None = None,
+    artifacts_destination: str | None = None,
+    s3_endpoint_url: str | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The ``mlflow server`` command line and environment (lean: one worker, no job runner).
+
+    Shared by :func:`start_server` and the local stack's supervisor, so both start
+    the same server.
+    """
+    mlflow_exe = Path(sys.executable).with_name("mlflow")
+    command = [
+        str(mlflow_exe) if mlflow_exe.exists() else "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_store_uri or f"sqlite:///{(home / 'mlflow.db').resolve()}",
+        "--artifacts-destination", artifacts_destination or str((home / "mlartifacts").resolve()),
+        "--serve-artifacts",
+        "--host", host,
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    if s3_endpoint_url:  # artifacts proxied to an S3-compatible store (services profile)
+        env["MLFLOW_S3_ENDPOINT_URL"] = s3_endpoint_url
+    return command, env
+
+
 def start_server(
     home: Path,
     *,
@@ -118,21 +151,14 @@ def start_server(
     port = port or free_port()
     url = f"http://{host}:{port}"
     log_path = home / f"mlflow-server-{port}.log"
-    mlflow_exe = Path(sys.executable).with_name("mlflow")
-    command = [
-        str(mlflow_exe) if mlflow_exe.exists() else "mlflow",
-        "server",
-        "--backend-store-uri",
-        backend_store_uri or f"sqlite:///{(home / 'mlflow.db').resolve()}",
-        "--artifacts-destination", artifacts_destination or str((home / "mlartifacts").resolve()),
-        "--serve-artifacts",
-        "--host", host,
-        "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    if s3_endpoint_url:  # artifacts proxied to an S3-compatible store (services profile)
-        env["MLFLOW_S3_ENDPOINT_URL"] = s3_endpoint_url
+    command, env = server_command(
+        home,
+        port=port,
+        host=host,
+        backend_store_uri=backend_store_uri,
+        artifacts_destination=artifacts_destination,
+        s3_endpoint_url=s3_endpoint_url,
+    )
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -143,7 +169,7 @@ def start_server(
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"mlflow server exited with {process.returncode}:\n{tail}")
-        if _healthy(url):
+        if healthy(url):
             return server
         time.sleep(0.5)
     server.stop()

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import pickle
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
@@ -47,6 +49,29 @@ def _train_from_lake(
     return train_org(org, examples, lifecycle, config, as_of=as_of)
 
 
+@contextmanager
+def plain_main() -> Iterator[None]:
+    """While in this block, spawned workers do not re-import the parent's ``__main__``.
+
+    The pool uses spawn because the driver may host a JVM (Spark) and threads that
+    forking would copy half-way. But spawn re-runs the parent's main module in every
+    worker, and in an Airflow task that is Airflow's own entry point, whose import
+    initialises its database layer, which task processes are denied: every worker
+    died before training. Workers need only this package, so they are started (at
+    submit) with ``__main__`` looking like an interactive session.
+    """
+    main = sys.modules["__main__"]
+    hidden: dict[str, Any] = {
+        k: main.__dict__.pop(k) for k in ("__file__", "__spec__") if k in main.__dict__
+    }
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(hidden)
+
+
 def train_orgs_local(
     settings: Settings,
     orgs: Iterable[str],
@@ -61,10 +86,16 @@ def train_orgs_local(
         return []
     workers = max(1, min(workers or multiprocessing.cpu_count(), len(orgs)))
     results: list[OrgResult] = []
-    # spawn: the driver may host a JVM (Spark) and threads; forking those is unsafe.
+    if workers == 1:  # one org (an Airflow task per org) or one core: no pool to pay for
+        for org in orgs:
+            results.append(_train_from_lake(settings, org, config, as_of))
+            if progress:
+                progress(results[-1])
+        return results
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_train_from_lake, settings, o, config, as_of): o for o in orgs}
+        with plain_main():  # workers are started on demand, at submit
+            futures = {pool.submit(_train_from_lake, settings, o, config, as_of): o for o in orgs}
         for future in as_completed(futures):
             org = futures[future]
             try:

@@ -1,0 +1,181 @@
+"""``make run`` end to end: the real CLI brings up MLflow, the API and Airflow's four
+components, the scheduler runs the first daily retrain, the models it promoted answer
+on the API, an operator's deletion request runs from the REST API (what the trigger
+form calls), and ``stack down`` leaves no process behind.
+
+Small sample (2 orgs) and private ports/home, so it runs beside a developer's stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from socialsuggest.registry.server import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+CLI = str(Path(sys.executable).with_name("socialsuggest"))
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[tuple[dict[str, str], subprocess.CompletedProcess[str]]]:
+    home = Path(tempfile.mkdtemp(prefix="socialsuggest-stack-"))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SOCIALSUGGEST_", "MLFLOW_", "AIRFLOW"))
+    }
+    env.update(
+        {
+            "SOCIALSUGGEST_HOME": str(home),
+            "SOCIALSUGGEST_MLFLOW_PORT": str(free_port()),
+            "SOCIALSUGGEST_API_PORT": str(free_port()),
+            "SOCIALSUGGEST_AIRFLOW_PORT": str(free_port()),
+        }
+    )
+    up = subprocess.run(
+        [CLI, "stack", "up", "--orgs", "2", "--messages", "1500", "--days", "20", "--detach",
+         "--timeout", "900"],
+        env=env, capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+    print(up.stderr[-6000:])
+    try:
+        yield env, up
+    finally:
+        subprocess.run([CLI, "stack", "down"], env=env, timeout=180, check=False)
+
+
+def _described(env: dict[str, str]) -> dict[str, object]:
+    path = Path(env["SOCIALSUGGEST_HOME"]) / "services" / "stack" / "stack.json"
+    described: dict[str, object] = json.loads(path.read_text())
+    return described
+
+
+def test_make_run_brings_up_the_platform_and_the_first_retrain_succeeds(
+    stack: tuple[dict[str, str], subprocess.CompletedProcess[str]],
+) -> None:
+    env, up = stack
+    assert up.returncode == 0, up.stderr[-4000:]
+    assert "tags_daily_retrain: success" in up.stderr.replace("[bold]", "").replace("[/]", "")
+    assert f"http://127.0.0.1:{env['SOCIALSUGGEST_AIRFLOW_PORT']}" in up.stderr
+    assert "password" in up.stderr
+    status = json.loads(
+        subprocess.run(
+            [CLI, "stack", "status", "--json"], env=env, capture_output=True, text=True, check=True
+        ).stdout
+    )
+    names = {row["name"]: row for row in status}
+    assert set(names) == {
+        "mlflow", "api", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
+        "airflow-triggerer",
+    }  # fmt: skip
+    assert all(row["alive"] and row["memory_mib"] > 10 for row in status)
+    print("memory (MiB, PSS):", {n: round(r["memory_mib"]) for n, r in names.items()},
+          "total", round(sum(r["memory_mib"] for r in status)))  # fmt: skip
+
+
+def test_the_promoted_models_answer_on_the_api(
+    stack: tuple[dict[str, str], subprocess.CompletedProcess[str]],
+) -> None:
+    env, _ = stack
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"http://127.0.0.1:{env['SOCIALSUGGEST_MLFLOW_PORT']}")
+    production = {m.name: m.aliases.get("production") for m in client.search_registered_models()}
+    assert production and all(production.values()), production
+    org = sorted(production)[0].split(".", 1)[1]
+    api = f"http://127.0.0.1:{env['SOCIALSUGGEST_API_PORT']}"
+    deadline = time.monotonic() + 60  # the API's cache polls the registry
+    while time.monotonic() < deadline:
+        answer = httpx.post(
+            f"{api}/v1/orgs/{org}/tags:suggest", json={"text": "what should I try next?"}
+        )
+        if answer.status_code == 200 and answer.json().get("model_version"):
+            break
+        time.sleep(2)
+    assert answer.status_code == 200, answer.text
+    assert str(answer.json()["model_version"]) == str(production[f"tags.{org}"])
+
+
+def test_a_deletion_request_triggered_through_the_rest_api_runs_on_the_scheduler(
+    stack: tuple[dict[str, str], subprocess.CompletedProcess[str]],
+) -> None:
+    env, _ = stack
+    url = f"http://127.0.0.1:{env['SOCIALSUGGEST_AIRFLOW_PORT']}"
+    home = Path(env["SOCIALSUGGEST_HOME"])
+    secret = json.loads(
+        (home / "airflow" / "simple_auth_manager_passwords.json.generated").read_text()
+    )["admin"]
+    token = httpx.post(
+        f"{url}/auth/token", json={"username": "admin", "password": secret}, timeout=30
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    import pyarrow.dataset as ds
+
+    authors = ds.dataset(home / "lake" / "raw" / "messages", partitioning="hive").to_table(
+        columns=["author_id"]
+    )["author_id"]
+    subject = sorted(set(authors.to_pylist()))[0]  # someone with messages in the lake
+    conf = {"subject_id": subject, "reason": "e2e", "requester": "dpo@example"}
+    run = httpx.post(
+        f"{url}/api/v2/dags/gdpr_forget/dagRuns",
+        headers=headers, json={"logical_date": None, "conf": conf}, timeout=30,
+    ).json()  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        state = httpx.get(
+            f"{url}/api/v2/dags/gdpr_forget/dagRuns/{run['dag_run_id']}", headers=headers
+        ).json()["state"]
+        if state in {"success", "failed"}:
+            break
+        time.sleep(3)
+    assert state == "success"
+    journals = [
+        json.loads(p.read_text())
+        for p in (home / "lake" / "audit" / "privacy" / "requests").glob("era-*.json")
+    ]
+    assert len(journals) == 1
+    assert journals[0]["status"] == "done" and journals[0]["verification"]["passed"]
+    assert sum(step["rows_removed"] for step in journals[0]["objects"]) > 0
+    remaining = ds.dataset(home / "lake" / "raw" / "messages", partitioning="hive").to_table(
+        columns=["author_id"]
+    )["author_id"]
+    assert subject not in set(remaining.to_pylist())
+
+
+def test_stack_down_leaves_no_process_behind(
+    stack: tuple[dict[str, str], subprocess.CompletedProcess[str]],
+) -> None:
+    env, _ = stack
+    described = _described(env)
+    pids = dict(described["pids"])  # type: ignore[call-overload]
+    tree = []
+    for pid in pids.values():
+        root = psutil.Process(pid)
+        tree += [root, *root.children(recursive=True)]
+    assert len(tree) >= len(pids) + 3  # workers, log servers, MLflow's uvicorn
+    down = subprocess.run([CLI, "stack", "down"], env=env, capture_output=True, text=True,
+                          timeout=180)  # fmt: skip
+    assert down.returncode == 0, down.stderr
+    survivors = [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not survivors, [(p.pid, p.cmdline()) for p in survivors]
+    marker = described["id"]
+    for process in psutil.process_iter():
+        try:
+            assert process.environ().get("SOCIALSUGGEST_STACK") != marker, process.cmdline()
+        except psutil.Error:
+            continue
+    for port in ("SOCIALSUGGEST_AIRFLOW_PORT", "SOCIALSUGGEST_API_PORT",
+                 "SOCIALSUGGEST_MLFLOW_PORT"):  # fmt: skip
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{env[port]}/", timeout=2)
