@@ -26,6 +26,7 @@ PROFILES = {
         ["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"],
         ["tags_accuracy.py"],
         ["privacy_forget.py"],
+        ["airflow_stack.py"],
     ],
 }
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,7 +13,20 @@ from socialsuggest.config import Settings, load_settings
 from socialsuggest.lake import Lake
 from socialsuggest.sampledata import Manifest, generate
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 SAMPLE_END = date(2026, 11, 1)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """ONE SparkSession per test run (10 s to start): shared by every suite that needs it."""
+    from socialsuggest.processing.spark import get_spark, stop_spark
+
+    session = get_spark(load_settings(spark_master="local[2]"))
+    yield session
+    stop_spark()
 
 
 @pytest.fixture(scope="session")

@@ -17,16 +17,7 @@ from socialsuggest.catalog import Catalog, open_catalog
 from socialsuggest.config import load_settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    from socialsuggest.processing.spark import get_spark, stop_spark
-
-    session = get_spark(load_settings(spark_master="local[2]"))
-    yield session
-    stop_spark()
+    pass
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -163,6 +163,10 @@ class AirflowAPI:
         dags = self._json("GET", "/dags", params={"limit": 100})["dags"]
         return sorted(d["dag_id"] for d in dags)
 
+    def dag(self, dag_id: str) -> dict[str, Any]:
+        dag: dict[str, Any] = self._json("GET", f"/dags/{dag_id}")
+        return dag
+
     def unpause(self, dag_id: str) -> None:
         self._json("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 

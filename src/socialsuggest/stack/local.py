@@ -206,13 +206,19 @@ class LocalStack:
         *,
         conf: dict[str, Any] | None = None,
         timeout: float = 3600,
-        wait_for_schedule: float = 30,
+        wait_for_schedule: float = 180,
     ) -> af.RunResult:
-        """Follow the run unpausing scheduled, or trigger one when none is due."""
+        """Follow the scheduled run unpausing made due, or trigger one when none is due.
+
+        Deciding from the DAG's ``next_dagrun_run_after`` (not from whether a run has
+        appeared yet) avoids a manual run racing the scheduler's into two runs.
+        """
         client = self.api()
         try:
-            since = datetime.now(UTC).isoformat()
-            run_id = self._scheduled_run(client, dag_id, since, wait_for_schedule)
+            due = client.dag(dag_id).get("next_dagrun_run_after")
+            run_id = None
+            if due and datetime.fromisoformat(due) <= datetime.now(UTC):
+                run_id = self._scheduled_run(client, dag_id, wait_for_schedule)
             if run_id is None:
                 run_id = client.trigger(dag_id, conf)["dag_run_id"]
                 self.say(f"airflow: triggered {dag_id} ({run_id})")
@@ -222,14 +228,11 @@ class LocalStack:
         finally:
             client.close()
 
-    def _scheduled_run(
-        self, client: af.AirflowAPI, dag_id: str, since: str, wait: float
-    ) -> str | None:
+    def _scheduled_run(self, client: af.AirflowAPI, dag_id: str, wait: float) -> str | None:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             for run in client.runs(dag_id):
-                queued = run.get("queued_at") or ""
-                if run["state"] not in af.FINISHED and queued >= since[:19]:
+                if run["state"] not in af.FINISHED and run.get("run_type") == "scheduled":
                     return str(run["dag_run_id"])
             time.sleep(2)
         return None
