@@ -27,6 +27,7 @@ PROFILES = {
         ["tags_accuracy.py"],
         ["privacy_forget.py"],
         ["airflow_stack.py"],
+        ["serving_latency.py"],
     ],
 }
 

@@ -74,6 +74,23 @@ class Settings(BaseSettings):
     mlflow_port: int = Field(default=5000, description="port of the MLflow server make run starts")
     api_host: str = Field(default="127.0.0.1", description="interface the suggestion API binds")
     api_port: int = Field(default=8000, description="port of the suggestion API")
+    admin_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="operator key that reaches every org's API routes; from the environment "
+        "only (SOCIALSUGGEST_ADMIN_KEY), never stored; empty = no admin key",
+    )
+    api_max_body_bytes: int = Field(
+        default=128 * 1024,
+        ge=1024,
+        description="request bodies over this many bytes get 413 before parsing (the largest "
+        "valid request, 10,000 characters JSON-escaped, is ~120 KB)",
+    )
+    api_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often the API asks the registry whether `production` moved (a "
+        "promotion or rollback is served within about this long plus the model's load time)",
+    )
     airflow_port: int = Field(
         default=8080, description="port of the Airflow UI/API make run starts"
     )
@@ -85,6 +102,18 @@ class Settings(BaseSettings):
         default=None, description="real corpora for the sample generator and benchmarks"
     )
     retention_days: int = Field(default=180, ge=1, description="raw data retention window")
+    acceptance_floor: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="daily acceptance report: an org below this rate (accepted / shown) fails it",
+    )
+    acceptance_min_shown: int = Field(
+        default=50,
+        ge=1,
+        description="daily acceptance report: orgs with fewer suggestions shown that day are "
+        "reported but not held to the floor (too few to judge)",
+    )
     ingest_flush_rows: int = Field(
         default=50_000, ge=1, description="rows buffered across partitions before a flush"
     )
@@ -151,6 +180,7 @@ class Settings(BaseSettings):
         """Settings as shown to operators: passwords and keys masked."""
         shown = self.model_dump(mode="json")
         shown["privacy_key"] = "***" if self.privacy_key.get_secret_value() else "(key file)"
+        shown["admin_key"] = "***" if self.admin_key.get_secret_value() else "(none)"
         shown["mlflow_backend_uri"] = _mask_password(self.mlflow_backend_uri) or (
             f"(SQLite: {self.home / 'mlflow' / 'mlflow.db'})"
         )

@@ -15,6 +15,7 @@ EXPECTED = {
     "lake_retention",
     "model_promote",
     "model_rollback",
+    "serving_acceptance_daily",
     "tags_daily_retrain",
 }
 

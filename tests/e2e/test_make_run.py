@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -87,24 +88,38 @@ def test_make_run_brings_up_the_platform_and_the_first_retrain_succeeds(
 def test_the_promoted_models_answer_on_the_api(
     stack: tuple[dict[str, str], subprocess.CompletedProcess[str]],
 ) -> None:
-    env, _ = stack
+    env, up = stack
     from mlflow import MlflowClient
 
     client = MlflowClient(f"http://127.0.0.1:{env['SOCIALSUGGEST_MLFLOW_PORT']}")
     production = {m.name: m.aliases.get("production") for m in client.search_registered_models()}
     assert production and all(production.values()), production
     org = sorted(production)[0].split(".", 1)[1]
+    # an operator's key for the org, made by the CLI while the API runs (no restart)
+    created = subprocess.run(
+        [CLI, "keys", "create", "--org", org], env=env, capture_output=True, text=True
+    )
+    assert created.returncode == 0, created.stderr
+    headers = {"authorization": f"Bearer {created.stdout.strip()}"}
     api = f"http://127.0.0.1:{env['SOCIALSUGGEST_API_PORT']}"
+    url, body = f"{api}/v1/orgs/{org}/tags:suggest", {"text": "what should I try next?"}
     deadline = time.monotonic() + 60  # the API's cache polls the registry
     while time.monotonic() < deadline:
-        answer = httpx.post(
-            f"{api}/v1/orgs/{org}/tags:suggest", json={"text": "what should I try next?"}
-        )
+        answer = httpx.post(url, json=body, headers=headers)
         if answer.status_code == 200 and answer.json().get("model_version"):
             break
         time.sleep(2)
     assert answer.status_code == 200, answer.text
     assert str(answer.json()["model_version"]) == str(production[f"tags.{org}"])
+    anonymous = httpx.post(url, json=body)  # same request, no key
+    assert anonymous.status_code == 401, anonymous.text
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    # the key the make run banner shows for the sample org works as printed
+    shown = re.search(r"authorization: Bearer (ssk_\S+)'", up.stderr)
+    assert shown, up.stderr[-2000:]
+    banner_key = {"authorization": f"Bearer {shown[1]}"}
+    sample = httpx.post(f"{api}/v1/orgs/acme/tags:suggest", json=body, headers=banner_key)
+    assert sample.status_code in (200, 404), sample.text  # 404: acme has no model here
 
 
 def test_a_deletion_request_triggered_through_the_rest_api_runs_on_the_scheduler(

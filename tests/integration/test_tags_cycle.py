@@ -7,9 +7,13 @@ and follow a second promotion and a rollback.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -417,24 +421,128 @@ def test_a_deletion_request_flags_models_and_the_next_cycle_replaces_them(
     assert registry.version(name, production.version).trained_on_erased_data
 
 
-def test_the_integration_gate_boots_a_version_in_the_app_and_catches_bad_answers(
+def test_the_integration_gate_serves_versions_in_a_real_process_and_catches_bad_answers(
     cycle: CycleSummary, registry: Registry
 ) -> None:
-    from socialsuggest.quality.integration import integration_gate
+    """One serving process per batch answers for several pinned versions over HTTP; bad
+    answers, answers outside the trained tag set and latency are named; it always stops."""
+    from socialsuggest.quality.integration import GateServer, TagVocabulary, integration_gate
 
     assert cycle.tags is not None
-    org = cycle.tags.orgs[1].org
-    info = registry.version_by_alias(f"tags.{org}", PRODUCTION)
-    assert info is not None
-    assert info.tags["integration.passed"] == "true"  # the cycle ran it before promoting
-    assert float(info.tags["integration.p95_ms"]) > 0
-    good = integration_gate(registry, info, [{"text": "late delivery", "network": "twitter",
-                                              "message_type": "mention"}])  # fmt: skip
-    assert good.passed and good.requests == 5, good.reasons
-    # a request the API refuses, and an impossible latency budget: both named
-    bad = integration_gate(
-        registry, info, [{"text": "hi", "network": "myspace", "message_type": "mention"}],
-        latency_budget_ms=0.0,
+    infos = []
+    for outcome in cycle.tags.orgs[1:]:
+        info = registry.version_by_alias(f"tags.{outcome.org}", PRODUCTION)
+        assert info is not None
+        assert info.tags["integration.passed"] == "true"  # the cycle ran it before promoting
+        assert float(info.tags["integration.p95_ms"]) > 0
+        assert int(info.tags["integration.load_ms"]) > 0
+        infos.append(info)
+    golden = [{"text": "late delivery", "network": "twitter", "message_type": "mention"}]
+    with GateServer(registry.tracking_uri) as server:
+        results = [integration_gate(registry, info, golden, server=server) for info in infos]
+        for info, result in zip(infos, results, strict=True):
+            assert result.passed and result.requests == 5, (info.name, result.reasons)
+        pid = server.pid
+        assert pid is not None and pid != os.getpid()  # a separate serving process ...
+        assert server.starts == 1  # ... one for the whole batch of orgs
+        print(
+            f"\ngate: process started in {server.start_seconds[0]:.1f}s; per org: "
+            + "; ".join(
+                f"load {r.load_ms:.0f} ms, first answer {r.first_ms:.0f} ms, p95 {r.p95_ms:.1f} ms"
+                for r in results
+            )
+        )
+        # the org archived every tag the trained model knew: whatever the artifact
+        # suggests now is outside the tag set and is named
+        trained = registry.load_version(infos[0]).model
+        archived_all = TagVocabulary.of(trained.with_archived(trained.tag_report))
+        stale = integration_gate(registry, infos[0], golden, server=server, vocabulary=archived_all)
+        assert not stale.passed and any("archived tag" in r for r in stale.reasons), stale.reasons
+        # a request the API refuses, and an impossible latency budget: both named
+        bad = integration_gate(
+            registry, infos[0], [{"text": "hi", "network": "myspace", "message_type": "mention"}],
+            latency_budget_ms=0.0, server=server,
+        )  # fmt: skip
+        assert not bad.passed
+        assert any("HTTP 422" in r for r in bad.reasons), bad.reasons
+        assert any("latency" in r for r in bad.reasons), bad.reasons
+        missing = replace(infos[0], version=infos[0].version + 1000)
+        unknown = integration_gate(registry, missing, golden, server=server)
+        assert not unknown.passed and unknown.reasons[0].startswith("load:"), unknown.reasons
+        assert server.pid == pid and server.starts == 1  # failures did not cost a restart
+    assert server.pid is None and not _alive(pid)
+    # a gate without a batch server starts one for itself and stops it
+    assert integration_gate(registry, infos[0], golden).passed
+    assert _gate_processes(registry.tracking_uri) == []
+    # stopped when the batch fails half-way too
+    pids: list[int | None] = []
+
+    def batch_that_fails() -> None:
+        with GateServer(registry.tracking_uri) as other:
+            assert integration_gate(registry, infos[0], golden, server=other).passed
+            pids.append(other.pid)
+            raise RuntimeError("mid-batch")
+
+    with pytest.raises(RuntimeError, match="mid-batch"):
+        batch_that_fails()
+    assert pids[0] is not None and not _alive(pids[0])
+    assert _gate_processes(registry.tracking_uri) == []
+
+
+def test_the_integration_gate_blocks_a_candidate_that_only_loads_in_the_training_process(
+    cycle: CycleSummary, settings: Settings, registry: Registry
+) -> None:
+    """Why the gate serves from a separate process: this model's class lives only in the
+    training process's memory (as a class defined in a notebook or ``__main__`` would),
+    so it pickles there and would load in-process, but no serving process can load it."""
+    from socialsuggest.models.tags import TagModel
+
+    assert cycle.tags is not None
+    org = cycle.tags.orgs[2].org
+    name = f"tags.{org}"
+    before = registry.version_by_alias(name, PRODUCTION)
+    lake = Lake.from_settings(settings)
+    result = train_org(
+        org, load_examples(lake, org), load_tag_lifecycle(lake, org), TagModelConfig(),
+        as_of=datetime.now(UTC),
     )  # fmt: skip
-    assert not bad.passed
-    assert any("HTTP 422" in r for r in bad.reasons) and any("latency" in r for r in bad.reasons)
+    assert result.ok and result.model is not None
+    only_here = types.ModuleType("only_in_the_training_process")
+    local_class = type("LocalTagModel", (TagModel,), {"__module__": only_here.__name__})
+    only_here.LocalTagModel = local_class  # type: ignore[attr-defined]
+    sys.modules[only_here.__name__] = only_here
+    try:
+        result.model.__class__ = local_class
+        outcome = publish(registry, result, gate_config=GateConfig(), dry_run=False, actor="test")
+    finally:
+        del sys.modules[only_here.__name__]
+    assert outcome.integration_passed is False and not outcome.promoted, outcome
+    assert any("ModuleNotFoundError" in r for r in outcome.gate_reasons), outcome.gate_reasons
+    blocked = registry.version(name, outcome.version or 0)
+    assert blocked.tags["gate.passed"] == "false" and blocked.tags["integration.passed"] == "false"
+    assert "only_in_the_training_process" in blocked.tags["integration.reasons"]
+    after = registry.version_by_alias(name, PRODUCTION)
+    assert before is not None and after is not None and after.version == before.version
+    with pytest.raises(RegistryError, match="rejected"):
+        registry.promote(name, blocked.version, actor="test", reason="force it")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _gate_processes(tracking_uri: str) -> list[int]:
+    """Gate server processes of this registry still running (there must be none)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:  # exited while we looked
+            continue
+        if b"socialsuggest.serving.gate_server" in argv and tracking_uri.encode() in argv:
+            found.append(int(cmdline.parent.name))
+    return found

@@ -26,6 +26,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from socialsuggest.cli.acceptance import acceptance_app
+from socialsuggest.cli.experiments import experiments_app
+from socialsuggest.cli.keys import curl_auth, keys_app, sample_key, serving_keys
 from socialsuggest.cli.output import console, out
 from socialsuggest.cli.output import fail as _fail
 from socialsuggest.cli.privacy import catalog_app, privacy_app
@@ -264,12 +267,19 @@ def _serve_forever(settings: Settings, registry: Registry, uri: str) -> None:
         f"[bold]MLflow UI[/] on {uri}\n"
         "try:\n"
         f"  curl -s -X POST {api}/v1/orgs/acme/tags:suggest -H 'content-type: application/json' "
+        f"{curl_auth(sample_key(settings))} "
         """-d '{"text": "how long should I rest bread dough before baking?"}'\n"""
         "Ctrl-C stops both.",
         soft_wrap=True,  # keep the curl line copy-pasteable
     )
     uvicorn.run(
-        create_app(registry, request_log=RequestLog(Lake.from_settings(settings))),
+        create_app(
+            registry,
+            request_log=RequestLog(Lake.from_settings(settings)),
+            poll_seconds=settings.api_poll_seconds,
+            keys=serving_keys(settings),
+            max_body_bytes=settings.api_max_body_bytes,
+        ),
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
@@ -281,7 +291,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port (default: settings api_port)")] = None,
     host: Annotated[str | None, typer.Option(help="interface to bind")] = None,
 ) -> None:
-    """Serve the suggestion API from the registry's production versions (hot reload)."""
+    """Serve the suggestion API from the registry's production versions (hot reload).
+
+    Org routes need that org's API key (`socialsuggest keys create --org ORG`) or the
+    admin key (SOCIALSUGGEST_ADMIN_KEY).
+    """
     import uvicorn
 
     from socialsuggest.registry import Registry
@@ -290,9 +304,16 @@ def serve(
 
     settings = load_settings()
     uri, _ = _tracking(settings, start=False)
+    keys = serving_keys(settings)
     uvicorn.run(
         # its own Lake: the log batches catalog records per instance
-        create_app(Registry(uri), request_log=RequestLog(Lake.from_settings(settings))),
+        create_app(
+            Registry(uri),
+            request_log=RequestLog(Lake.from_settings(settings)),
+            poll_seconds=settings.api_poll_seconds,
+            keys=keys,
+            max_body_bytes=settings.api_max_body_bytes,
+        ),
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",
@@ -369,6 +390,9 @@ app.add_typer(models_app, name="models")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(stack_app, name="stack")
+app.add_typer(acceptance_app, name="acceptance")
+app.add_typer(keys_app, name="keys")
+app.add_typer(experiments_app, name="experiments")
 
 
 def _check_reachable(uri: str) -> None:

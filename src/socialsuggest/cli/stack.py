@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from socialsuggest.cli.keys import curl_auth, sample_key
 from socialsuggest.cli.output import console, out
 from socialsuggest.cli.output import fail as _fail
 from socialsuggest.config import Settings, load_settings
@@ -91,7 +92,7 @@ def up(
                 + (f" (failed: {', '.join(failed)})" if failed else "")
             )
             code = 0 if result.state == "success" else 1
-        _banner(stack)
+        _banner(stack, sample_key(settings))  # a key for acme when it has none yet
         if detach:
             raise typer.Exit(code)
         dead: set[str] = set()
@@ -114,7 +115,8 @@ def up(
         raise
 
 
-def _banner(stack: LocalStack) -> None:
+def _banner(stack: LocalStack, key: str | None) -> None:
+    """Where to look; ``key``: a new acme API key for the curl line (None: it has one)."""
     from socialsuggest.stack.airflow import USER, password
 
     urls = stack.urls()
@@ -126,6 +128,7 @@ def _banner(stack: LocalStack) -> None:
         f"[bold]API[/]      {api}  (docs: {api}/docs)\n"
         "try:\n"
         f"  curl -s -X POST {api}/v1/orgs/acme/tags:suggest -H 'content-type: application/json' "
+        f"{curl_auth(key)} "
         """-d '{"text": "how long should I rest bread dough before baking?"}'\n"""
         "In Airflow: trigger gdpr_forget or model_rollback from their trigger forms.\n"
         f"Logs: {stack.state / 'logs'}.  Ctrl-C (or `make stop`) stops everything.",
@@ -140,6 +143,7 @@ def once(
     days: Annotated[int, typer.Option(min=1, help="days of sample history")] = 30,
     seed: Annotated[int, typer.Option(help="sample data seed")] = 42,
     conf: Annotated[str, typer.Option(help="run conf (JSON) for tags_daily_retrain")] = "{}",
+    sample: Annotated[bool, typer.Option(help="ingest sample data first")] = True,
 ) -> None:
     """Sample data, then `airflow dags test tags_daily_retrain` beside MLflow; its status."""
     from socialsuggest.stack import LocalStack, StackError
@@ -149,7 +153,8 @@ def once(
     except json.JSONDecodeError as exc:
         raise _fail(f"conf: not valid JSON ({exc})") from None
     settings = load_settings()
-    _sample(settings, orgs, messages, days, seed)
+    if sample:
+        _sample(settings, orgs, messages, days, seed)
     try:
         code = LocalStack(settings, say=_say).once(conf=parsed)
     except StackError as exc:

@@ -29,7 +29,7 @@ from socialsuggest.privacy.retrain import RetrainQueue
 from socialsuggest.processing.spark import get_spark
 from socialsuggest.processing.tags import preprocess_tags
 from socialsuggest.quality import GateConfig, model_gate
-from socialsuggest.quality.integration import integration_gate
+from socialsuggest.quality.integration import GateServer, TagVocabulary, integration_gate
 from socialsuggest.registry import (
     PRODUCTION,
     STAGING,
@@ -154,12 +154,14 @@ def publish(
     dry_run: bool,
     actor: str,
     must_replace: bool = False,
+    gate_server: GateServer | None = None,
 ) -> OrgOutcome:
     """Gate, register and (unless dry-run or rejected) promote one org's candidate.
 
     ``must_replace``: production was trained on data a deletion request erased, so
     the candidate is not compared with it (it goes whatever its metrics, as long as
-    the candidate passes its own gates).
+    the candidate passes its own gates). ``gate_server``: the batch's integration-gate
+    process (one per batch); without it, the gate starts one for this org alone.
     """
     name = model_name(FAMILY, result.org)
     outcome = OrgOutcome(org=result.org, trained=result.ok, error=result.error,
@@ -195,8 +197,12 @@ def publish(
         version = registry.log_candidate(candidate)
     outcome.version = version.version
     if gate.passed:
-        # the artifact as serving will load it: booted in the app, asked golden requests
-        check = integration_gate(registry, version, _golden(result.test))
+        # the artifact as serving will load it: a serving process asked golden requests,
+        # whose answers must stay within the tags the trained model may suggest
+        check = integration_gate(
+            registry, version, _golden(result.test),
+            vocabulary=TagVocabulary.of(result.model), server=gate_server,
+        )  # fmt: skip
         outcome.integration_passed = check.passed
         version = registry.tag_version(name, version.version, check.as_tags())
         if not check.passed:
@@ -275,25 +281,34 @@ def train_and_publish(
     else:
         results = train_orgs_local(settings, orgs, config, as_of=as_of, progress=trained)
     outcomes = []
-    for result in results:
-        outcome = publish(
-            registry,
-            result,
-            gate_config=gate_config or GateConfig(),
-            dry_run=dry_run,
-            actor=actor,
-            must_replace=result.org in erased,
-        )
-        if outcome.promoted and result.org in erased:
-            # every version from before this cycle saw the erased data: flag them (the
-            # request may have run while the registry was down), then clear the queue
-            for request_id in erased[result.org]:
-                registry.mark_trained_on_erased_data([result.org], request_id, as_of.isoformat())
-            queue.clear([result.org])
-        if outcome.version is not None:
-            name = model_name(FAMILY, outcome.org)
-            say(f"registry: {name} v{outcome.version} {_verdict(outcome)}")
-        outcomes.append(outcome)
+    # one integration-gate serving process for the batch: started by the first candidate
+    # that passes the model gates, stopped when the batch is done (or fails)
+    with GateServer(registry.tracking_uri, family=FAMILY) as gate_server:
+        for result in results:
+            outcome = publish(
+                registry,
+                result,
+                gate_config=gate_config or GateConfig(),
+                dry_run=dry_run,
+                actor=actor,
+                must_replace=result.org in erased,
+                gate_server=gate_server,
+            )
+            if outcome.promoted and result.org in erased:
+                # every version from before this cycle saw the erased data: flag them (the
+                # request may have run while the registry was down), then clear the queue
+                for request_id in erased[result.org]:
+                    registry.mark_trained_on_erased_data(
+                        [result.org], request_id, as_of.isoformat()
+                    )
+                queue.clear([result.org])
+            if outcome.version is not None:
+                name = model_name(FAMILY, outcome.org)
+                say(f"registry: {name} v{outcome.version} {_verdict(outcome)}")
+            outcomes.append(outcome)
+        if gate_server.starts:
+            started = ", ".join(f"{s:.1f}s" for s in gate_server.start_seconds)
+            say(f"integration gate: {gate_server.starts} serving process(es), started in {started}")
     return outcomes
 
 

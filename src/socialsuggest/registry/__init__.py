@@ -1,6 +1,7 @@
 """MLflow: tracking server, runs, registered versions, aliases, promotion, rollback."""
 
 from socialsuggest.registry.registry import (
+    ACCEPTANCE_EXPERIMENT,
     CHALLENGER,
     PRODUCTION,
     QUALITY_EXPERIMENT,
@@ -18,6 +19,7 @@ from socialsuggest.registry.registry import (
 from socialsuggest.registry.server import MlflowServer, free_port, start_server
 
 __all__ = [
+    "ACCEPTANCE_EXPERIMENT",
     "CHALLENGER",
     "PRODUCTION",
     "QUALITY_EXPERIMENT",

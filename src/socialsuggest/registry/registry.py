@@ -30,7 +30,7 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mlflow
 import pandas as pd
@@ -43,6 +43,9 @@ from mlflow.tracking import MlflowClient
 
 from socialsuggest.registry.server import healthy
 
+if TYPE_CHECKING:  # serving imports registry: a runtime import here would be circular
+    from socialsuggest.serving.experiments import Experiment
+
 log = logging.getLogger(__name__)
 PRODUCTION = "production"
 STAGING = "staging"
@@ -52,6 +55,9 @@ ERASED_TAG = "privacy.trained_on_erased_data"
 ERASURE_REQUESTS_TAG = "privacy.erasure_requests"
 _HISTORY_KEEP = 30
 QUALITY_EXPERIMENT = "data-quality"
+ACCEPTANCE_EXPERIMENT = "acceptance"
+#: MLflow accepts at most this many metrics per ``log_batch`` call.
+_BATCH_METRICS = 1000
 
 
 class RegistryError(RuntimeError):
@@ -279,6 +285,60 @@ class Registry:
         )
         return QualityRun(run_id=run_id, experiment_id=experiment_id, url=url)
 
+    # ---- serving acceptance -----------------------------------------------------------
+    def log_acceptance(
+        self,
+        day: str,
+        metrics: Mapping[str, float],
+        report: Mapping[str, Any],
+        *,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        experiment: str = ACCEPTANCE_EXPERIMENT,
+    ) -> QualityRun:
+        """One run per reported day: the metrics (per org, version and source), the
+        report as ``acceptance.json`` and the verdict as tags.
+
+        Explicit run ids and a fail-fast health check, as :meth:`log_quality` (same
+        reasons). Metrics go in batches of MLflow's per-call limit: an org count in the
+        hundreds gives thousands of metrics.
+        """
+        uri = self.tracking_uri.rstrip("/")
+        if uri.startswith(("http://", "https://")) and not healthy(uri):
+            raise RegistryError(f"the MLflow tracking server at {uri} does not answer")
+        experiment_id = self._experiment_id(experiment)
+        run_tags = {
+            "day": day,
+            "code_version": code_version(),
+            **{mlflow_key(k): str(v)[:4900] for k, v in (tags or {}).items()},
+        }
+        run = self.client.create_run(experiment_id, run_name=f"acceptance {day}", tags=run_tags)
+        run_id = run.info.run_id
+        try:
+            now = int(time.time() * 1000)
+            entries = [Metric(mlflow_key(k), float(v), now, 0) for k, v in metrics.items()]
+            for start in range(0, len(entries), _BATCH_METRICS):
+                self.client.log_batch(run_id, metrics=entries[start : start + _BATCH_METRICS])
+            run_params = {"day": day, **(params or {})}
+            self.client.log_batch(
+                run_id, params=[Param(k, _param(v)) for k, v in run_params.items()]
+            )
+            self.client.log_dict(
+                run_id, json.loads(json.dumps(report, default=str)), "acceptance.json"
+            )
+        except BaseException:
+            with contextlib.suppress(Exception), _quiet():
+                self.client.set_terminated(run_id, "FAILED")
+            raise
+        with _quiet():  # MLflow prints run links to stdout: `--json` output must stay JSON
+            self.client.set_terminated(run_id, "FINISHED")
+        url = (
+            f"{uri}/#/experiments/{experiment_id}/runs/{run_id}"
+            if uri.startswith(("http://", "https://"))
+            else f"runs:/{run_id}"
+        )
+        return QualityRun(run_id=run_id, experiment_id=experiment_id, url=url)
+
     def _experiment_id(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is None:
@@ -394,6 +454,75 @@ class Registry:
         for key, value in tags.items():
             self.client.set_model_version_tag(name, str(version), key, value)
         return self.version(name, version)
+
+    # ---- experiments ------------------------------------------------------------------
+    def start_experiment(
+        self,
+        name: str,
+        version: int,
+        *,
+        mode: str,
+        fraction: float = 0.0,
+        actor: str,
+        reason: str,
+    ) -> Experiment:
+        """Serve ``version`` as the ``challenger`` of ``name`` (shadow or A/B).
+
+        The challenger must have passed the gates like any production candidate
+        (A/B shows its suggestions to real users); the alias move is in the history.
+        """
+        from socialsuggest.serving.experiments import EXPERIMENT_TAG, Experiment
+
+        current = self.version_by_alias(name, PRODUCTION)
+        if current is not None and current.version == version:
+            raise RegistryError(f"{name}: version {version} is production; it cannot challenge")
+        target = self.version(name, version)
+        if not target.accepted:
+            raise RegistryError(
+                f"version {version} of {name} was rejected by the gates "
+                f"({target.tags.get('gate.reasons', '?')}); it cannot be a challenger"
+            )
+        experiment = Experiment(
+            mode=mode,  # type: ignore[arg-type]  # validated by Experiment
+            challenger_version=version,
+            fraction=fraction if mode == "ab" else 0.0,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            actor=actor,
+            reason=reason,
+        )
+        self.set_alias(name, CHALLENGER, version, actor=actor, reason=f"experiment: {reason}")
+        self.client.set_registered_model_tag(name, EXPERIMENT_TAG, experiment.to_tag())
+        return experiment
+
+    def stop_experiment(self, name: str, *, actor: str, reason: str) -> Experiment | None:
+        """End the experiment: the challenger alias goes, the history keeps the record."""
+        from socialsuggest.serving.experiments import EXPERIMENT_TAG
+
+        experiment = self.experiment(name)
+        challenger = self.version_by_alias(name, CHALLENGER)
+        if challenger is not None:
+            self.client.delete_registered_model_alias(name, CHALLENGER)
+        with contextlib.suppress(MlflowException):
+            self.client.delete_registered_model_tag(name, EXPERIMENT_TAG)
+        if experiment is not None or challenger is not None:
+            event = {
+                "alias": CHALLENGER,
+                "from": challenger.version if challenger else None,
+                "to": None,
+                "actor": actor,
+                "reason": f"experiment stopped: {reason}",
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            history = [*self.alias_history(name), event][-_HISTORY_KEEP:]
+            self.client.set_registered_model_tag(name, _HISTORY_TAG, json.dumps(history))
+        return experiment
+
+    def experiment(self, name: str) -> Experiment | None:
+        """The running experiment of ``name`` (None when there is none)."""
+        from socialsuggest.serving.experiments import EXPERIMENT_TAG, Experiment
+
+        value = self.client.get_registered_model(name).tags.get(EXPERIMENT_TAG)
+        return Experiment.from_tag(value) if value else None
 
     # ---- privacy --------------------------------------------------------------------
     def mark_trained_on_erased_data(

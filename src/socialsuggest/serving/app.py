@@ -4,6 +4,8 @@ Routes follow ARCHITECTURE.md: ``POST /v1/orgs/{org}/tags:suggest``,
 ``POST /v1/orgs/{org}/feedback`` (which suggestions the user accepted or rejected),
 ``/healthz`` (the process is alive) and ``/readyz`` (the registry answered recently
 and the first model load finished: a load balancer should only then send traffic).
+Org routes need the org's API key (:mod:`socialsuggest.serving.auth`); oversized
+bodies are refused before parsing (:mod:`socialsuggest.serving.limits`).
 
 With a :class:`~socialsuggest.serving.logs.RequestLog`, every served suggestion and
 every feedback is logged to the lake's ``logs`` zone, catalogued and erasable; the
@@ -22,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Path, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -37,8 +39,15 @@ from socialsuggest.events.schemas import (
     TagName,
 )
 from socialsuggest.registry import Registry
-from socialsuggest.serving.cache import ModelCache
+from socialsuggest.serving.acceptance import LiveAcceptance, LiveAcceptanceReport
+from socialsuggest.serving.auth import KeyStore, document_security, org_access
+from socialsuggest.serving.cache import LoadedModel, ModelCache
+from socialsuggest.serving.challengers import Challengers
+from socialsuggest.serving.experiments import Variant, assign
+from socialsuggest.serving.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from socialsuggest.serving.logs import RequestLog
+from socialsuggest.serving.metrics import ServingMetrics
+from socialsuggest.serving.metrics import install as install_metrics
 
 log = logging.getLogger(__name__)
 OrgPath = Annotated[str, Path(description="org id", max_length=63)]
@@ -63,6 +72,11 @@ class SuggestRequest(BaseModel):
         "to the lake's request log, catalogued and erasable)",
         json_schema_extra=PERSONAL,
     )
+    session_id: Identifier | None = Field(
+        default=None,
+        description="an opaque session of your tool: keeps one session on one variant of an "
+        "A/B experiment when no agent_id is sent (never logged)",
+    )
 
 
 class SuggestionOut(BaseModel):
@@ -76,6 +90,9 @@ class SuggestResponse(BaseModel):
     org: str
     model: str
     model_version: int
+    variant: Literal["champion", "challenger"] = Field(
+        default="champion", description="which side of an A/B experiment answered"
+    )
     suggestions: list[SuggestionOut]
 
 
@@ -113,13 +130,25 @@ def create_app(
     family: str = "tags",
     request_log: RequestLog | None = None,
     cache: ModelCache | None = None,
+    keys: KeyStore | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The API; with ``request_log``, requests and feedback are logged to the lake.
 
     The app starts the log's background flusher and closes (flushes) it on shutdown.
+
+    With ``keys``, every route whose path has ``{org}`` requires that org's API key or
+    the admin key (:mod:`socialsuggest.serving.auth`). ``keys=None`` turns that off: only
+    for harnesses nobody else calls (tests, the integration gate), never for a server
+    others can reach -- ``socialsuggest serve`` always passes the home's key store.
+    Bodies over ``max_body_bytes`` get 413 before they are parsed.
     """
     follow = cache is None  # a given cache is pre-loaded and fixed (the integration gate)
     cache = cache or ModelCache(registry, family=family, poll_seconds=poll_seconds)
+    # experiments follow the registry too (a pinned app, the integration gate, has none)
+    challengers = (
+        Challengers(registry, family=family, poll_seconds=poll_seconds) if follow else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,18 +158,41 @@ def create_app(
             except Exception as exc:  # start anyway; /readyz says not ready until it works
                 log.warning("initial model load failed: %s", type(exc).__name__)
             cache.start()
+        if challengers is not None:
+            try:
+                challengers.refresh()
+            except Exception as exc:  # experiments are optional: champions still serve
+                log.warning("initial challenger load failed: %s", type(exc).__name__)
+            challengers.start()
         if request_log is not None:
             request_log.start()
         try:
             yield
         finally:
             cache.stop()
+            if challengers is not None:
+                challengers.stop()
             if request_log is not None:
                 request_log.close()
 
-    app = FastAPI(title="socialsuggest", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="socialsuggest",
+        version="1",
+        lifespan=lifespan,
+        # app-wide, so every route with {org} -- also ones added later -- is guarded
+        dependencies=[Depends(org_access(keys))] if keys is not None else None,
+    )
+    if keys is not None:
+        document_security(app)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.state.cache = cache
     app.state.request_log = request_log
+    # live acceptance and /metrics: per app, so apps sharing a process never mix counts
+    acceptance = LiveAcceptance()
+    metrics = ServingMetrics(cache, acceptance, family=family)
+    metrics.follow_reloads(cache)  # chains any on_reload already set on the cache
+    install_metrics(app, metrics)  # outermost middleware: also times 413s and auth failures
+    app.state.acceptance, app.state.metrics = acceptance, metrics
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -161,17 +213,25 @@ def create_app(
         fresh = cache.last_refresh_ok is not None and (
             time.time() - cache.last_refresh_ok < max(30.0, 5 * poll_seconds)
         )
-        body = {"ready": fresh, "models": cache.loaded()}
+        # a promoted version that does not load is reported, but the previous one still
+        # serves: the process stays ready (taking it out of rotation would serve nothing)
+        body = {"ready": fresh, "models": cache.loaded(), "load_failures": cache.failures()}
         return JSONResponse(status_code=200 if fresh else 503, content=body)
 
     @app.post("/v1/orgs/{org}/tags:suggest", response_model=SuggestResponse)
-    def suggest_tags(org: OrgPath, body: SuggestRequest) -> SuggestResponse:
+    def suggest_tags(
+        org: OrgPath, body: SuggestRequest, background: BackgroundTasks
+    ) -> SuggestResponse:
         received_at = datetime.now(UTC)
         started = time.perf_counter()
         _check_org(org)
-        loaded = cache.get(org)  # one reference for the whole request: swaps can't split it
-        if loaded is None:
+        champion = cache.get(org)  # one reference for the whole request: swaps can't split it
+        if champion is None:
             raise HTTPException(404, detail=f"org {org!r} has no production {family} model")
+        challenge = challengers.get(org) if challengers is not None else None
+        experiment = challenge.experiment if challenge else None
+        variant: Variant = assign(experiment, org, body.agent_id or body.session_id)
+        loaded = challenge.model if challenge and variant == "challenger" else champion
         frame = pd.DataFrame(
             [{"text": body.text, "network": body.network, "message_type": body.message_type}]
         )
@@ -181,8 +241,16 @@ def create_app(
             org=org,
             model=loaded.name,
             model_version=loaded.version,
+            variant=variant,
             suggestions=[SuggestionOut(**s) for s in suggestions],
         )
+        acceptance.served(response.request_id, org, loaded.version, suggestions)
+        if challenge is not None and experiment is not None and experiment.mode == "shadow":
+            # after the response is sent: the user never waits for (or sees) the challenger
+            background.add_task(
+                _shadow, challenge.model, frame, body.k, response.request_id, org,
+                champion.version, received_at,
+            )  # fmt: skip
         if request_log is not None:
             latency_ms = (time.perf_counter() - started) * 1000
             try:
@@ -204,6 +272,43 @@ def create_app(
                 log.warning("request log: suggest not logged: %s", type(exc).__name__)
         return response
 
+    def _shadow(
+        challenger: LoadedModel,
+        frame: pd.DataFrame,
+        k: int,
+        request_id: str,
+        org: str,
+        champion_version: int,
+        received_at: datetime,
+    ) -> None:
+        """The challenger's answer to a request the champion served: logged, never shown."""
+        started = time.perf_counter()
+        try:
+            suggestions = challenger.model.suggest_frame(frame, k=k)[0]
+            if request_log is not None:
+                request_log.log_shadow(
+                    request_id=request_id,
+                    org=org,
+                    champion_version=champion_version,
+                    challenger_version=challenger.version,
+                    suggestions=suggestions,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    received_at=received_at,
+                )
+        except Exception as exc:  # a failing challenger must never touch users
+            log.warning("shadow prediction of %s failed: %s", challenger.name,
+                        type(exc).__name__)  # fmt: skip
+
+    @app.get("/v1/orgs/{org}/experiment")
+    def experiment_status(org: OrgPath) -> dict[str, object]:
+        """The org's running experiment as this process serves it (or none)."""
+        _check_org(org)
+        challenge = challengers.get(org) if challengers is not None else None
+        if challenge is None:
+            return {"org": org, "experiment": None}
+        return {"org": org, "experiment": challenge.experiment.__dict__,
+                "challenger_version": challenge.model.version}  # fmt: skip
+
     @app.post(
         "/v1/orgs/{org}/feedback",
         status_code=202,
@@ -223,6 +328,16 @@ def create_app(
             agent_id=body.agent_id,
             received_at=received_at,
         )
+        # a request this process did not serve (or no longer remembers) is logged above
+        # for the daily report, but cannot count live
+        acceptance.feedback(body.request_id, org, body.accepted)
         return FeedbackResponse()
+
+    @app.get("/v1/orgs/{org}/acceptance", response_model=LiveAcceptanceReport)
+    def acceptance_since_start(org: OrgPath) -> LiveAcceptanceReport:
+        """Shown, accepted and rate of the org's suggestions since this process started,
+        per source and per model version (the daily report covers whole days)."""
+        _check_org(org)
+        return acceptance.report(org)
 
     return app

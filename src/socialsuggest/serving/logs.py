@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 ZONE = "logs"
 TAG_REQUESTS = "tag_requests"
 FEEDBACK = "feedback"
+SHADOW = "shadow_predictions"  # a challenger's suggestions in shadow mode: never shown
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -86,7 +87,25 @@ FEEDBACK_SCHEMA = pa.schema(
     ]
 )
 
-SCHEMAS: dict[str, pa.Schema] = {TAG_REQUESTS: TAG_REQUESTS_SCHEMA, FEEDBACK: FEEDBACK_SCHEMA}
+# Shadow predictions hold no text and no subject: joined to the served request (and its
+# feedback) by request_id, so erasing the request's row leaves nothing personal here.
+SHADOW_SCHEMA = pa.schema(
+    [
+        pa.field("request_id", pa.string(), nullable=False),
+        pa.field("org_id", pa.string(), nullable=False),
+        pa.field("received_at", _TS, nullable=False),
+        pa.field("champion_version", pa.int64(), nullable=False),
+        pa.field("challenger_version", pa.int64(), nullable=False),
+        TAG_REQUESTS_SCHEMA.field("suggestions"),
+        pa.field("latency_ms", pa.float64(), nullable=False),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    TAG_REQUESTS: TAG_REQUESTS_SCHEMA,
+    FEEDBACK: FEEDBACK_SCHEMA,
+    SHADOW: SHADOW_SCHEMA,
+}
 #: Columns holding a person's identifier (what ``lake.personal`` recognises too).
 SUBJECT_COLUMNS = ("author_id", "agent_id")
 
@@ -215,6 +234,33 @@ class RequestLog:
             "rejected": [str(t) for t in rejected],
         }
         return self._append((FEEDBACK, moment.date(), str(org)), row)
+
+    def log_shadow(
+        self,
+        *,
+        request_id: str,
+        org: str,
+        champion_version: int,
+        challenger_version: int,
+        suggestions: Iterable[Mapping[str, Any]],
+        latency_ms: float,
+        received_at: datetime | None = None,
+    ) -> bool:
+        """Buffer what a shadow challenger would have suggested for a served request."""
+        moment = _utc(received_at)
+        row = {
+            "request_id": str(request_id),
+            "org_id": str(org),
+            "received_at": moment,
+            "champion_version": int(champion_version),
+            "challenger_version": int(challenger_version),
+            "suggestions": [
+                {"tag": str(s["tag"]), "score": float(s["score"]), "source": str(s["source"])}
+                for s in suggestions
+            ],
+            "latency_ms": float(latency_ms),
+        }
+        return self._append((SHADOW, moment.date(), str(org)), row)
 
     def _append(self, key: PartitionKey, row: dict[str, Any]) -> bool:
         with self._lock:
