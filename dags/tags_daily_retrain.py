@@ -155,6 +155,8 @@ def tags_daily_retrain() -> None:
             "orgs": len(outcomes),
             "promoted": sorted(o["org"] for o in outcomes if o["promoted"]),
             "rejected": sorted(o["org"] for o in outcomes if o["trained"] and not o["gate_passed"]),
+            # same data and code as an existing version (a re-run): nothing registered
+            "reused": sorted(o["org"] for o in outcomes if o.get("reused")),
             "failed": sorted(failed),
         }
         if outcomes and len(failed) == len(outcomes):

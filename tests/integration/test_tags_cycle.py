@@ -127,6 +127,29 @@ def test_cycle_trains_gates_registers_and_promotes_every_org(
         assert outcome.metrics["hit_rate@3"] > 0
 
 
+def test_rerunning_the_cycle_on_the_same_data_changes_nothing_in_the_registry(
+    cycle: CycleSummary, settings: Settings, registry: Registry
+) -> None:
+    """Idempotence: a re-run of the same day (Airflow retry, an operator's re-trigger)
+    trains again but registers no version and moves no alias."""
+    names = [f"tags.{o.org}" for o in cycle.tags.orgs]  # type: ignore[union-attr]
+    before = {
+        n: (len(registry.versions(n)), registry.version_by_alias(n, PRODUCTION)) for n in names
+    }
+    history = {n: registry.alias_history(n) for n in names}
+    again = run_tags_cycle(settings, registry)
+    assert again.preprocess["partitions_skipped"] > 0 and again.preprocess["rows_written"] == 0
+    for outcome in again.orgs:
+        name = f"tags.{outcome.org}"
+        first = next(o for o in cycle.tags.orgs if o.org == outcome.org)  # type: ignore[union-attr]
+        assert outcome.reused and outcome.version == first.version, outcome
+        assert not outcome.promoted
+        count, production = before[name]
+        assert len(registry.versions(name)) == count
+        assert registry.version_by_alias(name, PRODUCTION) == production
+        assert registry.alias_history(name) == history[name]
+
+
 def test_runs_hold_metrics_params_and_plots(cycle: CycleSummary, registry: Registry) -> None:
     assert cycle.tags is not None
     version = registry.version_by_alias(f"tags.{cycle.tags.orgs[0].org}", PRODUCTION)

@@ -36,6 +36,7 @@ from socialsuggest.registry import (
     Candidate,
     Registry,
     VersionInfo,
+    code_version,
     model_name,
 )
 from socialsuggest.registry.pyfunc import TagSuggesterModel
@@ -54,6 +55,9 @@ FAMILY = "tags"
 Say = Callable[[str], None]
 
 
+FINGERPRINT_TAG = "data.fingerprint"  # sha of the training input (examples, archived, config)
+
+
 @dataclass
 class OrgOutcome:
     org: str
@@ -70,6 +74,7 @@ class OrgOutcome:
     disabled_tags: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
+    reused: bool = False  # same data and code as an existing version: nothing registered
 
 
 @dataclass
@@ -171,6 +176,9 @@ def publish(
     before = registry.version_by_alias(name, PRODUCTION)
     outcome.production_before = outcome.production_after = before.version if before else None
     erased = must_replace or (before is not None and before.trained_on_erased_data)
+    same = None if erased else _same_run(registry, name, result.fingerprint)
+    if same is not None:
+        return _reuse(registry, same, before, outcome, dry_run=dry_run, actor=actor)
     production = None
     if before is not None and not erased:
         try:
@@ -191,7 +199,11 @@ def publish(
     outcome.metrics = {k: round(v, 4) for k, v in result.metrics["hybrid"].items()}
     with tempfile.TemporaryDirectory() as tmp:
         candidate = _candidate(result, gate.passed, gate.reasons, Path(tmp))
-        candidate.extra_tags = {**gate.as_tags(), "dry_run": str(dry_run).lower()}
+        candidate.extra_tags = {
+            **gate.as_tags(),
+            "dry_run": str(dry_run).lower(),
+            FINGERPRINT_TAG: result.fingerprint,
+        }
         if erased:
             candidate.extra_tags["replaces_erased_data_model"] = "true"
         version = registry.log_candidate(candidate)
@@ -214,6 +226,56 @@ def publish(
         registry.promote(name, version.version, actor=actor, reason="daily retrain: gates passed")
         outcome.promoted = True
         outcome.production_after = version.version
+    return outcome
+
+
+def _same_run(registry: Registry, name: str, fingerprint: str) -> VersionInfo | None:
+    """A version trained by this code from exactly this data, if one exists.
+
+    Re-running a day must not pile up versions or alias moves: the candidate would be
+    the same model, so its verdict (gates, integration) is the existing version's.
+    """
+    if not fingerprint:
+        return None
+    code = code_version()  # uncommitted edits included (a hash of the diff)
+    try:
+        versions = registry.versions(name)
+    except Exception:  # a model not registered yet
+        return None
+    for info in reversed(versions):
+        if info.tags.get(FINGERPRINT_TAG) == fingerprint and info.tags.get("code_version") == code:
+            return info
+    return None
+
+
+def _reuse(
+    registry: Registry,
+    same: VersionInfo,
+    before: VersionInfo | None,
+    outcome: OrgOutcome,
+    *,
+    dry_run: bool,
+    actor: str,
+) -> OrgOutcome:
+    """The outcome the first run of this data had, without registering anything.
+
+    It is promoted only if it never was production: a version that was production and
+    no longer is was moved away on purpose (a rollback, a later promotion), and a
+    re-run must not undo that.
+    """
+    outcome.reused = True
+    outcome.version = same.version
+    outcome.gate_passed = same.accepted
+    outcome.gate_reasons = [f"same data and code as version {same.version}: reused"]
+    if before is not None and before.version == same.version:
+        outcome.production_after = same.version
+        return outcome
+    was_production = f"{PRODUCTION}.since" in same.tags
+    if same.accepted and not dry_run and not same.trained_on_erased_data and not was_production:
+        registry.promote(same.name, same.version, actor=actor,
+                         reason="daily retrain re-run: same data as this version")  # fmt: skip
+        outcome.promoted = True
+        outcome.production_after = same.version
     return outcome
 
 

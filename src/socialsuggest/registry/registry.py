@@ -16,6 +16,7 @@ too, one run per suite and window in the ``data-quality`` experiment
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import html
 import io
 import json
@@ -69,7 +70,8 @@ def model_name(family: str, org: str) -> str:
 
 
 def code_version() -> str:
-    """The git commit the code runs from (``+dirty`` if modified), else the package version."""
+    """The git commit the code runs from (``+dirty.<diff hash>`` if modified), else the
+    package version."""
     root = Path(__file__).resolve().parents[3]
     try:
         commit = subprocess.run(
@@ -80,7 +82,14 @@ def code_version() -> str:
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
             capture_output=True, text=True, check=True, timeout=5,
         ).stdout.strip()  # fmt: skip
-        return commit + ("+dirty" if dirty else "")
+        if not dirty:
+            return commit
+        # which uncommitted change: two runs of the same edit are the same code
+        diff = subprocess.run(
+            ["git", "-C", str(root), "diff", "HEAD"],
+            capture_output=True, check=True, timeout=10,
+        ).stdout  # fmt: skip
+        return f"{commit}+dirty.{hashlib.sha256(diff).hexdigest()[:8]}"
     except (OSError, subprocess.SubprocessError):
         from importlib.metadata import version
 

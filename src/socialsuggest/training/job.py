@@ -9,8 +9,10 @@ raised, so one bad org cannot fail the others.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,6 +35,9 @@ class OrgResult:
     window: tuple[str, str] = ("", "")
     test: pd.DataFrame | None = None
     seconds: float = 0.0
+    #: What the model was trained from (examples, archived tags, config): a re-run on
+    #: the same data has the same fingerprint, so it can reuse the version it made.
+    fingerprint: str = ""
 
     def flat_metrics(self) -> dict[str, float]:
         """``<mode>.<metric>`` for logging; NaNs dropped (MLflow refuses them)."""
@@ -85,4 +90,16 @@ def train_org(
         window=(created.min().isoformat(), created.max().isoformat()),
         test=test,
         seconds=time.perf_counter() - started,
+        fingerprint=fingerprint(examples, archived, config),
     )
+
+
+def fingerprint(examples: pd.DataFrame, archived: Iterable[str], config: TagModelConfig) -> str:
+    """sha256 of the training input: every example (order-independent), the archived
+    tags and the model configuration."""
+    digest = hashlib.sha256()
+    rows = examples.sort_values("message_id").astype(str)
+    digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
+    digest.update("\x1f".join(sorted(archived)).encode())
+    digest.update(repr(config).encode())
+    return digest.hexdigest()[:32]
