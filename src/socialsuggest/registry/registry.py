@@ -378,10 +378,31 @@ class Registry:
         found = self.client.search_model_versions(f"name = '{name}'")
         return sorted((_info(mv) for mv in found), key=lambda v: v.version)
 
-    def models(self, family: str | None = None) -> list[str]:
+    def registered(self, family: str | None = None, *, page_size: int = 1000) -> list[Any]:
+        """Every registered model of ``family``, all pages (MLflow pages by 100: one page
+        silently capped serving and GDPR flagging at 100 orgs), aliases and tags included."""
         filter_string = f"name LIKE '{family}.%'" if family else None
-        names = [m.name for m in self.client.search_registered_models(filter_string=filter_string)]
-        return sorted(names)
+        found: list[Any] = []
+        token = None
+        while True:
+            page = self.client.search_registered_models(
+                filter_string=filter_string, max_results=page_size, page_token=token
+            )
+            found.extend(page)
+            token = page.token
+            if not token:
+                return found
+
+    def models(self, family: str | None = None) -> list[str]:
+        return sorted(m.name for m in self.registered(family))
+
+    def aliases(self, family: str | None = None) -> dict[str, dict[str, int]]:
+        """``{model name: {alias: version}}`` for every model of ``family``: one paged
+        search, so serving can poll thousands of orgs without a call per org."""
+        return {
+            m.name: {alias: int(version) for alias, version in (m.aliases or {}).items()}
+            for m in self.registered(family)
+        }
 
     def alias_history(self, name: str) -> list[dict[str, Any]]:
         tags = self.client.get_registered_model(name).tags

@@ -115,11 +115,19 @@ class ModelCache:
     def refresh(self) -> list[ReloadEvent]:
         """Bring every org's model in line with its alias; return what changed."""
         events = []
-        names = self.registry.models(self.family)
-        for name in names:
+        # one paged search gives every model's aliases; a version is fetched only for
+        # an alias that moved (polling N orgs no longer costs N registry calls)
+        for name, aliases in sorted(self.registry.aliases(self.family).items()):
             org = name.split(".", 1)[1]
-            info = self.registry.version_by_alias(name, self.alias)
+            wanted = aliases.get(self.alias)
             current = self._models.get(org)
+            if wanted is not None and current is not None and current.version == wanted:
+                self._forget_failure(org)  # e.g. rolled back to the version still serving
+                continue
+            failed = self._failures.get(org)
+            if failed and failed.version == wanted and time.time() < failed.retry_at:
+                continue  # this version failed recently: not on every poll
+            info = self.registry.version(name, wanted) if wanted is not None else None
             if info is None:
                 self._forget_failure(org)
                 if current is not None:  # alias removed: stop serving that org's model
@@ -127,12 +135,6 @@ class ModelCache:
                         self._models.pop(org, None)
                     events.append(ReloadEvent(name, current.version, None, True, None, time.time()))
                 continue
-            if current is not None and current.version == info.version:
-                self._forget_failure(org)  # e.g. rolled back to the version still serving
-                continue
-            failed = self._failures.get(org)
-            if failed and failed.version == info.version and time.time() < failed.retry_at:
-                continue  # this version failed recently: not on every poll
             event = self._load(org, info, current)
             if event.ok:
                 self._forget_failure(org)

@@ -48,9 +48,7 @@ class Challengers:
 
     def refresh(self) -> None:
         """Load new challengers, drop stopped ones (one registry search per call)."""
-        found = self.registry.client.search_registered_models(
-            filter_string=f"name LIKE '{self.family}.%'"
-        )
+        found = self.registry.registered(self.family)
         wanted: dict[str, tuple[str, Experiment]] = {}
         for model in found:
             version = (model.aliases or {}).get(CHALLENGER)

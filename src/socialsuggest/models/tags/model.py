@@ -350,7 +350,8 @@ class TagModel:
                 for i in range(len(df))
             ]
         pool = fallback[: self.config.recent_pool]
-        column = {t: j for j, t in enumerate(self.tags) if self.active_mask[j]}
+        active = self.active_mask  # a property that builds the mask: once, not per tag
+        column = {t: j for j, t in enumerate(self.tags) if active[j]}
         return [
             _hybrid_row(
                 [(self.tags[j], float(proba[i, j])) for j in top[i]],
