@@ -241,3 +241,31 @@ def test_org_with_too_little_data_falls_back_to_recent() -> None:
     # greeting: used twice (recency-weighted 1.9) before reply (used once, newest)
     assert [s.tag for s in model.suggest(df, k=3)[0]] == ["greeting", "reply"]
     assert model.summary()["n_disabled_too_few_examples"] == 2
+
+
+def test_the_one_hot_lookup_builds_exactly_the_encoders_columns() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from socialsuggest.models.tags.config import TagModelConfig
+    from socialsuggest.models.tags.features import FeatureBuilder, _metadata
+
+    train = pd.DataFrame(
+        {
+            "text": ["bread dough", "sourdough starter", "cake icing", "proofing time"],
+            "network": ["twitter", "facebook", "instagram", "twitter"],
+            "message_type": ["mention", "comment", "direct", "mention"],
+        }
+    )
+    features = FeatureBuilder.fit(train, TagModelConfig(min_df=1))
+    assert features.meta is not None
+    serving = pd.DataFrame(
+        {
+            "text": ["a", "b", "c", "d"],
+            "network": ["twitter", "tiktok", None, "facebook"],  # unknown and missing
+            "message_type": ["direct", "mention", "comment", "unheard-of"],
+        }
+    )
+    for frame in (serving, serving.drop(columns=["message_type"]), serving.iloc[:1]):
+        expected = features.meta.transform(_metadata(frame)).toarray()
+        assert np.array_equal(features._one_hot(frame).toarray(), expected)

@@ -93,5 +93,33 @@ class FeatureBuilder:
         if self.char is not None:
             blocks.append(self.char.transform(texts))
         if self.meta is not None:
-            blocks.append(self.meta.transform(_metadata(df)))
+            blocks.append(self._one_hot(df))
         return sp.csr_matrix(sp.hstack(blocks, format="csr"))
+
+    def _one_hot(self, df: pd.DataFrame) -> sp.csr_matrix:
+        """``meta.transform(_metadata(df))``, by dictionary lookup.
+
+        The encoder validates and converts a DataFrame on every call: ~1.6 ms for the
+        single row a serving request carries, a quarter of its CPU. The lookup builds
+        the same columns (each column's categories in the encoder's order, unknown
+        values all-zero as ``handle_unknown="ignore"``); a test checks they are equal.
+        """
+        assert self.meta is not None
+        lookups = [{str(c): i for i, c in enumerate(cats)} for cats in self.meta.categories_]
+        rows: list[int] = []
+        cols: list[int] = []
+        offset = 0
+        for name, lookup in zip(METADATA_COLUMNS, lookups, strict=True):
+            values = (
+                df[name].fillna("unknown").astype(str).tolist()
+                if name in df
+                else ["unknown"] * len(df)
+            )
+            for row, value in enumerate(values):
+                index = lookup.get(value)
+                if index is not None:
+                    rows.append(row)
+                    cols.append(offset + index)
+            offset += len(lookup)
+        data = np.ones(len(rows), dtype=float)
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(df), offset))
