@@ -36,8 +36,15 @@ class TagSuggesterModel(PythonModel):  # type: ignore[misc]
         missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
         if missing:
             raise ValueError(f"model input: missing column(s) {missing}")
-        prepared = frame.loc[:, list(INPUT_COLUMNS)].copy()
-        prepared["text"] = [clean_text(str(t)) for t in prepared["text"]]
+        # built from plain lists: .loc/.copy cost more than the model for one row
+        prepared = pd.DataFrame(
+            {
+                c: [clean_text(str(t)) for t in frame["text"].tolist()]
+                if c == "text"
+                else frame[c].tolist()
+                for c in INPUT_COLUMNS
+            }
+        )
         rows = self.model.suggest(prepared, k=k or self.k, mode="hybrid")
         return [
             [{"tag": s.tag, "score": round(float(s.score), 6), "source": s.source} for s in row]

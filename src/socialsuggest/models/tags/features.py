@@ -39,8 +39,16 @@ def _char_vectorizer(config: TagModelConfig, ngrams: tuple[int, int]) -> TfidfVe
     )
 
 
-def _texts(df: pd.DataFrame) -> pd.Series:
-    return df["text"].fillna("").astype(str)
+def _values(df: pd.DataFrame, column: str, missing: str) -> list[str]:
+    """A column as plain strings (``missing`` for absent/None/NaN), without pandas' per-call
+    conversions: a serving request is one row, where those dominate."""
+    if column not in df:
+        return [missing] * len(df)
+    return [missing if v is None or v != v else str(v) for v in df[column].tolist()]
+
+
+def _texts(df: pd.DataFrame) -> list[str]:
+    return _values(df, "text", "")
 
 
 def _metadata(df: pd.DataFrame) -> pd.DataFrame:
@@ -110,12 +118,7 @@ class FeatureBuilder:
         cols: list[int] = []
         offset = 0
         for name, lookup in zip(METADATA_COLUMNS, lookups, strict=True):
-            values = (
-                df[name].fillna("unknown").astype(str).tolist()
-                if name in df
-                else ["unknown"] * len(df)
-            )
-            for row, value in enumerate(values):
+            for row, value in enumerate(_values(df, name, "unknown")):
                 index = lookup.get(value)
                 if index is not None:
                     rows.append(row)

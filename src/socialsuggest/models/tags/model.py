@@ -342,7 +342,8 @@ class TagModel:
             return [list(row) for _ in range(len(df))]
         proba = self.predict_proba(df)
         floor = self.thresholds if mode == "hybrid" else np.full(len(self.tags), -np.inf)
-        eligible = self.active_mask & (proba >= floor)
+        active = self.active_mask  # a property that builds the mask: once per call
+        eligible = active & (proba >= floor)
         top = _top_k(np.where(eligible, proba, -np.inf), k)
         if mode == "model":
             return [
@@ -350,7 +351,6 @@ class TagModel:
                 for i in range(len(df))
             ]
         pool = fallback[: self.config.recent_pool]
-        active = self.active_mask  # a property that builds the mask: once, not per tag
         column = {t: j for j, t in enumerate(self.tags) if active[j]}
         return [
             _hybrid_row(
