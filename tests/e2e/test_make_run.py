@@ -122,6 +122,66 @@ def test_the_promoted_models_answer_on_the_api(
     assert sample.status_code in (200, 404), sample.text  # 404: acme has no model here
 
 
+def _airflow(env: dict[str, str]) -> tuple[str, dict[str, str]]:
+    url = f"http://127.0.0.1:{env['SOCIALSUGGEST_AIRFLOW_PORT']}"
+    generated = Path(env["SOCIALSUGGEST_HOME"]) / "airflow"
+    secret = json.loads((generated / "simple_auth_manager_passwords.json.generated").read_text())
+    token = httpx.post(
+        f"{url}/auth/token", json={"username": "admin", "password": secret["admin"]}, timeout=30
+    ).json()["access_token"]
+    return url, {"Authorization": f"Bearer {token}"}
+
+
+def _run_to_end(url: str, headers: dict[str, str], dag_id: str, conf: dict[str, str]) -> str:
+    run = httpx.post(
+        f"{url}/api/v2/dags/{dag_id}/dagRuns",
+        headers=headers, json={"logical_date": None, "conf": conf}, timeout=30,
+    ).json()  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        state: str = httpx.get(
+            f"{url}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}", headers=headers
+        ).json()["state"]
+        if state in {"success", "failed"}:
+            return state
+        time.sleep(2)
+    raise AssertionError(f"{dag_id} did not finish in 300 s")
+
+
+def test_the_next_day_gives_a_second_version_and_a_rollback_from_the_form_is_served(
+    stack: tuple[dict[str, str], subprocess.CompletedProcess[str]],
+) -> None:
+    """The user's flow: after `make run` a rollback has a target (the next day's run
+    made version 2), the rollback DAG moves production back and the API follows."""
+    env, _ = stack
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"http://127.0.0.1:{env['SOCIALSUGGEST_MLFLOW_PORT']}")
+    name = sorted(m.name for m in client.search_registered_models())[0]
+    org = name.split(".", 1)[1]
+    production = int(client.get_model_version_by_alias(name, "production").version)
+    assert production >= 2, "the next day's retrain should have made a second version"
+    url, headers = _airflow(env)
+    conf = {"family": "tags", "org": org, "reason": "e2e rollback", "requester": "ops"}
+    assert _run_to_end(url, headers, "model_rollback", conf) == "success"
+    back = int(client.get_model_version_by_alias(name, "production").version)
+    assert back < production
+    key = subprocess.run(
+        [CLI, "keys", "create", "--org", org], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    api = f"http://127.0.0.1:{env['SOCIALSUGGEST_API_PORT']}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answer = httpx.post(
+            f"{api}/v1/orgs/{org}/tags:suggest", json={"text": "what now?"},
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()  # fmt: skip
+        if answer.get("model_version") == back:
+            break
+        time.sleep(1)
+    assert answer["model_version"] == back
+
+
 def test_a_deletion_request_triggered_through_the_rest_api_runs_on_the_scheduler(
     stack: tuple[dict[str, str], subprocess.CompletedProcess[str]],
 ) -> None:

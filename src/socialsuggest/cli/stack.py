@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +25,7 @@ from socialsuggest.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from socialsuggest.stack import LocalStack
+    from socialsuggest.stack.airflow import RunResult
 
 stack_app = typer.Typer(
     help="The local platform: MLflow, the suggestion API and Airflow (make run).",
@@ -35,18 +37,48 @@ def _say(line: str) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {line}", soft_wrap=True)
 
 
-def _sample(settings: Settings, orgs: int, messages: int, days: int, seed: int) -> None:
-    """Sample data into the raw lake (idempotent: a second `make run` adds nothing)."""
-    from socialsuggest.pipeline import run_cycle
+def _sample(
+    settings: Settings, orgs: int, messages: int, days: int, seed: int, *, hold_last_day: bool
+) -> list[Path]:
+    """Sample data into the raw lake (idempotent: a second `make run` adds nothing).
+
+    With ``hold_last_day`` the newest day is held back and returned: ingested after
+    the first retrain, it makes the next run train a second version, as the next
+    day would, so ``model_rollback`` has somewhere to go back to.
+    """
+    from socialsuggest.pipeline import ensure_sample_data
 
     started = time.monotonic()
-    summary = run_cycle(settings, orgs=orgs, messages=messages, days=days, seed=seed)
-    ingest = summary.ingest
-    _say(
-        f"sample data: {ingest.written.total()} records written, {ingest.duplicates} "
-        f"already in the lake, {ingest.quarantined.total()} quarantined "
-        f"({time.monotonic() - started:.0f} s)"
+    folder = ensure_sample_data(settings, orgs=orgs, messages=messages, days=days, seed=seed)
+    files = sorted(p for p in folder.rglob("*.jsonl"))
+    last = max((p.stem for p in files if p.parent.name == "messages"), default=None)
+    held = [p for p in files if hold_last_day and p.stem == last]
+    _ingest(settings, [p for p in files if p not in held], "sample data", started)
+    return held
+
+
+def _ingest(settings: Settings, paths: list[Path], what: str, started: float) -> None:
+    from socialsuggest.ingest import ingest_paths
+    from socialsuggest.lake import Lake
+    from socialsuggest.privacy import erased_subjects
+
+    lake = Lake.from_settings(settings)
+    report = ingest_paths(
+        lake, paths, flush_rows=settings.ingest_flush_rows, erased=erased_subjects(settings, lake)
     )
+    _say(
+        f"{what}: {report.written.total()} records written, {report.duplicates} already in "
+        f"the lake, {report.quarantined.total()} quarantined ({time.monotonic() - started:.0f} s)"
+    )
+
+
+def _report_run(result: RunResult) -> int:
+    failed = [t.label for t in result.tasks if t.state == "failed"]
+    _say(
+        f"{result.dag_id}: [bold]{result.state}[/] in {result.seconds:.0f} s"
+        + (f" (failed: {', '.join(failed)})" if failed else "")
+    )
+    return 0 if result.state == "success" else 1
 
 
 class _Stop(Exception):
@@ -71,6 +103,13 @@ def up(
     detach: Annotated[
         bool, typer.Option(help="return once up (and the first run done); `stack down` stops")
     ] = False,
+    next_day: Annotated[
+        bool,
+        typer.Option(
+            help="hold the newest sample day back, then ingest it and retrain again: a second "
+            "version per org, so model_rollback has a target"
+        ),
+    ] = True,
 ) -> None:
     """Start the platform and follow the first daily retrain; Ctrl-C stops it all."""
     from socialsuggest.stack import LocalStack, StackError
@@ -80,18 +119,16 @@ def up(
     signal.signal(signal.SIGTERM, _on_term)
     code = 0
     try:
+        held = []
         if sample:
-            _sample(settings, orgs, messages, days, seed)
+            held = _sample(settings, orgs, messages, days, seed, hold_last_day=next_day)
         stack.up()
         stack.unpause_all()
         if first_run:
-            result = stack.first_run(timeout=timeout)
-            failed = [t.label for t in result.tasks if t.state == "failed"]
-            _say(
-                f"{result.dag_id}: [bold]{result.state}[/] in {result.seconds:.0f} s"
-                + (f" (failed: {', '.join(failed)})" if failed else "")
-            )
-            code = 0 if result.state == "success" else 1
+            code = _report_run(stack.first_run(timeout=timeout))
+            if held and code == 0:  # the next day arrives: the daily retrain runs again
+                _ingest(settings, held, "the next day's data", time.monotonic())
+                code = _report_run(stack.trigger_and_follow(timeout=timeout))
         _banner(stack, sample_key(settings))  # a key for acme when it has none yet
         if detach:
             raise typer.Exit(code)
@@ -154,7 +191,7 @@ def once(
         raise _fail(f"conf: not valid JSON ({exc})") from None
     settings = load_settings()
     if sample:
-        _sample(settings, orgs, messages, days, seed)
+        _sample(settings, orgs, messages, days, seed, hold_last_day=False)
     try:
         code = LocalStack(settings, say=_say).once(conf=parsed)
     except StackError as exc:

@@ -228,6 +228,18 @@ class LocalStack:
         finally:
             client.close()
 
+    def trigger_and_follow(
+        self, dag_id: str = FIRST_DAG, *, conf: dict[str, Any] | None = None, timeout: float = 3600
+    ) -> af.RunResult:
+        """A manual run (what the UI's trigger button does), followed to its end."""
+        client = self.api()
+        try:
+            run_id = client.trigger(dag_id, conf)["dag_run_id"]
+            self.say(f"airflow: triggered {dag_id} ({run_id})")
+            return client.follow(dag_id, run_id, timeout=timeout, say=self.say)
+        finally:
+            client.close()
+
     def _scheduled_run(self, client: af.AirflowAPI, dag_id: str, wait: float) -> str | None:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
