@@ -133,6 +133,14 @@ def _optional_id(value: str | None) -> str | None:
     return str(value) if value else None
 
 
+def _suggestion_rows(suggestions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Suggestions as the logs store them (served and shadow ones alike)."""
+    return [
+        {"tag": str(s["tag"]), "score": float(s["score"]), "source": str(s["source"])}
+        for s in suggestions
+    ]
+
+
 def subject_ids(rows: Iterable[Mapping[str, Any]]) -> set[str]:
     """Distinct non-null person identifiers of some log rows."""
     return {str(row[c]) for row in rows for c in SUBJECT_COLUMNS if row.get(c)}
@@ -205,10 +213,7 @@ class RequestLog:
             "message_type": str(message_type),
             "k": int(k),
             "model_version": int(model_version),
-            "suggestions": [
-                {"tag": str(s["tag"]), "score": float(s["score"]), "source": str(s["source"])}
-                for s in suggestions
-            ],
+            "suggestions": _suggestion_rows(suggestions),
             "latency_ms": float(latency_ms),
         }
         return self._append((TAG_REQUESTS, moment.date(), str(org)), row)
@@ -254,10 +259,7 @@ class RequestLog:
             "received_at": moment,
             "champion_version": int(champion_version),
             "challenger_version": int(challenger_version),
-            "suggestions": [
-                {"tag": str(s["tag"]), "score": float(s["score"]), "source": str(s["source"])}
-                for s in suggestions
-            ],
+            "suggestions": _suggestion_rows(suggestions),
             "latency_ms": float(latency_ms),
         }
         return self._append((SHADOW, moment.date(), str(org)), row)
