@@ -269,3 +269,96 @@ def test_the_one_hot_lookup_builds_exactly_the_encoders_columns() -> None:
     for frame in (serving, serving.drop(columns=["message_type"]), serving.iloc[:1]):
         expected = features.meta.transform(_metadata(frame)).toarray()
         assert np.array_equal(features._one_hot(frame).toarray(), expected)
+
+
+# ---- the one-row serving path ----------------------------------------------------------
+ODD_ROWS = [  # what requests can carry beyond the corpus: unknown words, networks, nothing
+    {"text": "", "network": "twitter", "message_type": "mention"},
+    {"text": "zzqx blorf", "network": "tiktok", "message_type": "mention"},
+    {"text": "how long to rest bread dough", "network": None, "message_type": None},
+    {"text": "bread bread bread bread dough", "network": "facebook", "message_type": "direct"},
+]
+
+
+def _rows(test: pd.DataFrame, n: int = 150) -> list[dict[str, object]]:
+    rows = test.iloc[:n][["text", "network", "message_type"]].to_dict("records")
+    return [*rows, *ODD_ROWS]
+
+
+def test_one_row_features_equal_the_batch_transform(
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+) -> None:
+    from socialsuggest.models.tags.features import FeatureBuilder
+
+    train, _, test = cooking
+    # char n-grams too: every block the batch path can stack
+    features = FeatureBuilder.fit(train, replace(CONFIG, char_ngrams=(2, 4)))
+    for row in _rows(test):
+        expected = features.transform(pd.DataFrame([row])).toarray()[0]
+        columns, weights = features.one_row.features(str(row["text"]), row)
+        got = np.zeros_like(expected)
+        got[columns] = weights
+        assert len(set(columns)) == len(columns)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "model", "recent"])
+def test_suggest_one_answers_as_suggest_on_a_one_row_frame(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], mode: str
+) -> None:
+    archived = model.with_archived(ARCHIVED)  # the serving copy after an archive event
+    for row in _rows(cooking[2]):
+        for m in (model, archived):
+            batch = m.suggest(pd.DataFrame([row]), k=5, mode=mode)[0]  # type: ignore[arg-type]
+            one = m.suggest_one(str(row["text"]), row, k=5, mode=mode)  # type: ignore[arg-type]
+            assert [(s.tag, s.source) for s in one] == [(s.tag, s.source) for s in batch]
+            np.testing.assert_allclose([s.score for s in one], [s.score for s in batch],
+                                       rtol=1e-6, atol=1e-9)  # fmt: skip
+    hits = sum(bool(model.suggest_one(str(r["text"]), r, mode="model")) for r in _rows(cooking[2]))
+    assert hits > 100  # the comparison ran on real suggestions, not empty lists
+
+
+def test_the_one_row_view_is_rebuilt_after_unpickling_not_stored(model: TagModel) -> None:
+    assert model.features is not None
+    view = model.features.one_row
+    assert model.features.one_row is view  # built once
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone.features is not None and clone.features._one_row is None
+    text = "how long should bread dough rise"
+    assert clone.suggest_one(text) == model.suggest_one(text)
+    # a model pickled before the one-row path existed has no such attribute at all
+    state = model.features.__getstate__()
+    del state["_one_row"]
+    old = object.__new__(type(model.features))
+    old.__setstate__(state)
+    assert old.one_row.features(text, {})[0] == view.features(text, {})[0]
+
+
+def test_a_dropped_model_leaves_no_garbage_cycles(model: TagModel) -> None:
+    """The model cache freezes loaded models out of the collector's reach (gc.freeze); a
+    replaced model is then freed only by reference counting, so it must hold no cycle."""
+    import gc
+
+    from socialsuggest.registry.pyfunc import TagSuggesterModel
+
+    blob = pickle.dumps(model)
+    gc.collect()
+    loaded = TagSuggesterModel(pickle.loads(blob))
+    _ = loaded.model.features.one_row
+    loaded.suggest_one("where can I buy sourdough starter", "twitter", "mention")
+    del loaded
+    assert gc.collect() == 0
+
+
+def test_pyfunc_predict_takes_the_one_row_path_with_the_same_answer(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    from socialsuggest.registry.pyfunc import TagSuggesterModel
+
+    wrapped = TagSuggesterModel(model)
+    rows = cooking[2].iloc[:40][["text", "network", "message_type"]]
+    batch = wrapped.predict(None, rows)  # many rows: the batch path
+    for i in range(len(rows)):
+        one = wrapped.predict(None, rows.iloc[[i]])
+        assert one["tags"][0] == batch["tags"][i]
+        np.testing.assert_allclose(one["scores"][0], batch["scores"][i], atol=2e-6)

@@ -29,6 +29,24 @@ class TagSuggesterModel(PythonModel):  # type: ignore[misc]
     def load_context(self, context: Any) -> None:
         with open(context.artifacts["model"], "rb") as handle:
             self.model = pickle.load(handle)
+        if getattr(self.model, "features", None) is not None:
+            _ = self.model.features.one_row  # built at load, not on the first request
+
+    def suggest_one(
+        self,
+        text: str,
+        network: str | None = None,
+        message_type: str | None = None,
+        k: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """One message's suggestions: the serving path, with no DataFrame on the way."""
+        suggestions = self.model.suggest_one(
+            clean_text(text),
+            {"network": network, "message_type": message_type},
+            k=k or self.k,
+            mode="hybrid",
+        )
+        return _as_dicts(suggestions)
 
     def suggest_frame(
         self, frame: pd.DataFrame, k: int | None = None
@@ -46,16 +64,17 @@ class TagSuggesterModel(PythonModel):  # type: ignore[misc]
             }
         )
         rows = self.model.suggest(prepared, k=k or self.k, mode="hybrid")
-        return [
-            [{"tag": s.tag, "score": round(float(s.score), 6), "source": s.source} for s in row]
-            for row in rows
-        ]
+        return [_as_dicts(row) for row in rows]
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         k = int((params or {}).get("k", self.k))
-        suggested = self.suggest_frame(model_input, k)
+        if len(model_input) == 1 and all(c in model_input.columns for c in INPUT_COLUMNS):
+            row = model_input.iloc[0]  # one request, as a scoring server sends it
+            suggested = [self.suggest_one(str(row["text"]), row["network"], row["message_type"], k)]
+        else:
+            suggested = self.suggest_frame(model_input, k)
         return pd.DataFrame(
             {
                 "tags": [[s["tag"] for s in row] for row in suggested],
@@ -63,3 +82,9 @@ class TagSuggesterModel(PythonModel):  # type: ignore[misc]
                 "sources": [[s["source"] for s in row] for row in suggested],
             }
         )
+
+
+def _as_dicts(suggestions: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"tag": s.tag, "score": round(float(s.score), 6), "source": s.source} for s in suggestions
+    ]
