@@ -283,9 +283,10 @@ def test_spark_fan_out_trains_the_same_orgs(
     assert [r.org for r in results] == orgs
     assert all(r.ok for r in results), [r.error for r in results]
     local = {o.org: o.metrics for o in cycle.tags.orgs}
-    for result in results:  # same data, same deterministic model: same test metrics
+    for result in results:  # same data, seeded solver: the same model, the same metrics
         assert result.metrics["hybrid"]["ndcg@3"] == pytest.approx(
-            local[result.org]["ndcg@3"], abs=1e-3
+            local[result.org]["ndcg@3"],
+            abs=5e-5,  # the summary rounds to 4 decimals
         )
 
 

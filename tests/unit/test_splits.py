@@ -41,7 +41,7 @@ def _frame(n: int, org: str = "acme") -> pd.DataFrame:
 
 def test_time_split_orders_by_time_then_id_and_sizes() -> None:
     train, valid, test = time_split(_frame(100))
-    assert (len(train), len(valid), len(test)) == (80, 10, 10)
+    assert (len(train), len(valid), len(test)) == (70, 20, 10)
     assert train["created_at"].max() <= valid["created_at"].min()
     assert valid["created_at"].max() <= test["created_at"].min()
     whole = pd.concat([train, valid, test])

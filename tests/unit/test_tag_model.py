@@ -127,7 +127,13 @@ def test_rare_tags_are_not_modelled_but_can_be_recent(
         for row in model.suggest(test, k=K, mode="hybrid", recent=[newest_rare])
         if any(s.source == "recent" for s in row)
     ]
-    assert topped_up and all(row[-1] == Suggestion(newest_rare, 0.0, "recent") for row in topped_up)
+    assert topped_up
+    # the recent tag sits where its estimate (its recency prior) ranks it among the model's
+    prior = model.recent_prior[newest_rare]
+    for row in topped_up:
+        at = row.index(Suggestion(newest_rare, 0.0, "recent"))
+        assert all(s.score >= prior for s in row[:at])
+        assert all(s.score <= prior for s in row[at + 1 :])
 
 
 def test_archived_tags_never_suggested(

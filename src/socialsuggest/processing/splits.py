@@ -21,6 +21,12 @@ from socialsuggest.processing.lifecycle import read_tag_events
 from socialsuggest.processing.tags import FAMILY, PROCESSED_SCHEMA
 
 MIN_ROWS = 10
+#: Share of an org's examples (the slice before the test slice) the per-tag gates and
+#: thresholds are tuned on. 0.2 rather than 0.1: a tag's AUC interval narrows with its
+#: validation positives, so fewer good tags are switched off for want of evidence, and
+#: the enabled tags are refit on train + valid anyway (benchmark: +0.018 NDCG@3 on cooking,
+#: +0.006 on se_crypto; benchmarks/reports/tags_accuracy.md).
+VALID_FRAC = 0.2
 _ORDER = ["created_at", "message_id"]
 
 
@@ -41,7 +47,11 @@ def load_examples(
 
 
 def time_split(
-    df: pd.DataFrame, valid_frac: float = 0.1, test_frac: float = 0.1, *, min_rows: int = MIN_ROWS
+    df: pd.DataFrame,
+    valid_frac: float = VALID_FRAC,
+    test_frac: float = 0.1,
+    *,
+    min_rows: int = MIN_ROWS,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(train, valid, test) by time: test is the newest slice, valid the slice before."""
     if not (0 < valid_frac < 1 and 0 < test_frac < 1 and valid_frac + test_frac < 1):

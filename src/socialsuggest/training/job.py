@@ -19,7 +19,7 @@ from datetime import datetime
 import pandas as pd
 
 from socialsuggest.models.tags import TagModel, TagModelConfig
-from socialsuggest.processing.splits import archived_tags, time_split
+from socialsuggest.processing.splits import VALID_FRAC, archived_tags, time_split
 from socialsuggest.training.metrics import evaluate_model
 
 
@@ -56,7 +56,7 @@ def train_org(
     config: TagModelConfig,
     *,
     as_of: datetime,
-    valid_frac: float = 0.1,
+    valid_frac: float = VALID_FRAC,
     test_frac: float = 0.1,
 ) -> OrgResult:
     """Train and evaluate one org; errors become ``ok=False`` with the reason."""

@@ -1,7 +1,7 @@
 """Offline evaluation on a user's own labelled files (``socialsuggest evaluate``).
 
 Like ``annif eval``: anyone can measure the tag model on their data without the
-lake, Spark or MLflow. The train file's last 10% (file order = time order) is the
+lake, Spark or MLflow. The train file's last 20% (file order = time order) is the
 validation slice the per-tag gates and thresholds are tuned on; the test file is
 only scored.
 """
@@ -17,6 +17,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from socialsuggest.models.tags import TagModel, TagModelConfig
+from socialsuggest.processing.splits import VALID_FRAC
 from socialsuggest.processing.text import clean_text
 from socialsuggest.training.metrics import evaluate_model
 
@@ -98,7 +99,7 @@ def evaluate_files(
     test_path: Path,
     fmt: Format = "fasttext",
     config: TagModelConfig | None = None,
-    valid_frac: float = 0.1,
+    valid_frac: float = VALID_FRAC,
 ) -> dict[str, Any]:
     """Train on ``train_path`` and report the metrics of every mode on ``test_path``."""
     config = config or TagModelConfig()
