@@ -278,9 +278,9 @@ def _breakdown(
 ) -> dict[str, float] | None:
     """Median ms of each step of the one-row call our route makes (random orgs), by
     re-running its steps; None if the model's internals changed since this was written."""
-    import numpy as np
     from scipy.special import expit
 
+    from socialsuggest.models.tags.model import _row_logits
     from socialsuggest.processing.text import clean_text
 
     parts: dict[str, list[float]] = {}
@@ -299,8 +299,7 @@ def _breakdown(
             t1 = clock()
             columns, weights = model.features.one_row.features(text, row)
             t2 = clock()
-            logits = weights.astype(np.float32) @ model.coef[columns] if columns else 0.0
-            proba = expit(np.asarray(logits, dtype=float) + model.intercept)[None, :]
+            proba = expit(_row_logits(model.coef, columns, weights) + model.intercept)[None, :]
             t3 = clock()
             k, fallback = model._check(3, "hybrid", None)
             model._rank(proba, k, "hybrid", fallback)

@@ -368,3 +368,37 @@ def test_pyfunc_predict_takes_the_one_row_path_with_the_same_answer(
         one = wrapped.predict(None, rows.iloc[[i]])
         assert one["tags"][0] == batch["tags"][i]
         np.testing.assert_allclose(one["scores"][0], batch["scores"][i], atol=2e-6)
+
+
+def test_coefficients_are_pruned_and_sparse_and_old_dense_models_still_score(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    import scipy.sparse as sp
+
+    assert sp.issparse(model.coef) and model.coef.dtype == np.float32
+    assert np.abs(model.coef.data).min() >= CONFIG.prune_below
+    assert model.coef.nnz < 0.25 * model.coef.shape[0] * model.coef.shape[1]
+    # a model pickled before pruning holds a dense array: both paths still score it
+    old = replace(model, coef=model.coef.toarray())
+    test = cooking[2].head(50)
+    np.testing.assert_allclose(old.predict_proba(test), model.predict_proba(test), rtol=1e-6)
+    for row in test[["text", "network", "message_type"]].to_dict("records"):
+        a, b = old.suggest_one(str(row["text"]), row), model.suggest_one(str(row["text"]), row)
+        assert [(s.tag, s.source) for s in a] == [(s.tag, s.source) for s in b]
+        np.testing.assert_allclose([s.score for s in a], [s.score for s in b], rtol=1e-6)
+
+
+def test_pruning_nothing_keeps_every_weight() -> None:
+    train = pd.DataFrame(
+        {
+            "text": [
+                f"bread dough proof {i}" if i % 2 else f"cake icing sugar {i}" for i in range(40)
+            ],
+            "tags": [["bread"] if i % 2 else ["cake"] for i in range(40)],
+        }
+    )
+    kept = TagModel.fit(train, train, replace(CONFIG, prune_below=0.0))
+    pruned = TagModel.fit(train, train, replace(CONFIG, prune_below=0.5))
+    assert pruned.coef.nnz < kept.coef.nnz
+    with pytest.raises(ValueError, match="prune_below"):
+        TagModelConfig(prune_below=-1)
