@@ -1,17 +1,25 @@
 """Tag-model accuracy on the ready-made multi-label splits, against a plain sklearn baseline.
 
-For each data set under ``<datasets>/tags/``: train = first 90% of train.ft, validation =
-its last 10% (a time-ordered proxy), test = test.ft. Compares our TagModel (model-only
+For each data set under ``<datasets>/tags/``: train = first 80% of train.ft, validation =
+its last 20% (VALID_FRAC, as in the daily cycle; a time-ordered proxy), test = test.ft.
+Compares our TagModel (model-only
 ranking and the production hybrid) with TF-IDF 1-2-grams + OneVsRest(LogisticRegression
-(C=10)) fitted on the same 90%. ``--ablation`` also measures NB scaling and char n-grams
-on top of the defaults. Writes benchmarks/reports/tags_accuracy.md.
+(C=10)) fitted on the same 80%, and with the peers of issue #8 (``--peers``): fastText
+(the tutorial's multi-label and softmax recipes, and autotune on the validation split) and
+Annif (tfidf, svc, omikuji-bonsai and their ensemble), run in their own venv
+(.venv-peers, infra/peers.sh) by benchmarks/peers/ on the same splits. Every method is
+scored here, by the same socialsuggest.training.metrics functions. ``--ablation`` also
+measures NB scaling and char n-grams on top of the defaults. Writes
+benchmarks/reports/tags_accuracy.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -24,13 +32,16 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from common import machine
+from peers.client import METHODS as PEER_METHODS
+from peers.client import run_peers
 from socialsuggest.config import load_settings
 from socialsuggest.models.tags import TagModel, TagModelConfig
+from socialsuggest.processing.splits import VALID_FRAC
 from socialsuggest.training import evaluate_model, evaluate_suggestions, mean_tag_auc
 
 REPORTS = Path(__file__).parent / "reports"
 DATASETS = ("cooking", "se_biology", "se_crypto", "tw_covid19", "tw_grammys")
-VALID_SHARE = 0.10
+VALID_SHARE = VALID_FRAC  # the daily cycle's validation share
 
 
 def read_fasttext(path: Path, org: str, start: pd.Timestamp) -> pd.DataFrame:
@@ -91,18 +102,158 @@ def ours(
     model = TagModel.fit(train, valid, config)
     seconds = time.perf_counter() - t0
     report = evaluate_model(model, test, k=config.k)
+    # NDCG@5 over five suggestions, like every other method here (evaluate_model ranks k)
+    gold = [frozenset(t) for t in test["tags"]]
+    for mode in ("model", "recent", "hybrid"):
+        five = model.suggest(test, k=5, mode=mode)
+        report[mode]["ndcg@5"] = evaluate_suggestions(gold, five, k=config.k)["ndcg@5"]
     report["model"]["train_s"] = report["hybrid"]["train_s"] = seconds
     report["recent"]["train_s"] = seconds
     return report, model.summary()
 
 
-COLUMNS = ("precision@1", "ndcg@3", "hit_rate@3", "mean_tag_auc", "train_s")
+def most_frequent(train: pd.DataFrame, test: pd.DataFrame, k: int) -> dict[str, float]:
+    """The same list for every message: the 5 most used tags in ``train``."""
+    top = [t for t, _ in Counter(t for tags in train["tags"] for t in tags).most_common(5)]
+    gold = [frozenset(t) for t in test["tags"]]
+    return evaluate_suggestions(gold, [top] * len(test), k=k)
+
+
+PEER_NAMES = {
+    "fasttext": "fastText ova (tutorial multi-label)",
+    "fasttext_softmax": "fastText softmax (lr 1, 25 ep, bigrams)",
+    "fasttext_autotune": "fastText ova autotune {s}s",
+    "annif_tfidf": "Annif tfidf",
+    "annif_svc": "Annif svc",
+    "annif_omikuji": "Annif omikuji-bonsai",
+    "annif_ensemble": "Annif ensemble (tfidf+svc+omikuji)",
+}
+#: settings shown in the peers table (the rest is said once in the report text)
+SETTING_KEYS = (
+    "lr", "epoch", "dim", "wordNgrams", "bucket", "minn", "maxn", "loss", "threads",
+    "backend", "cluster_balanced", "cluster_k", "max_depth", "sources", "trained_on",
+)  # fmt: skip
+
+
+def peer_rows(
+    name: str,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    methods: list[str],
+    autotune_seconds: int,
+    k: int,
+    keep: Path | None,
+) -> tuple[dict[str, dict[str, float]], dict[str, dict]]:
+    """Run the peers on the same split and score them with our metrics."""
+    if keep is not None:
+        results = run_peers(train, valid, test, methods, autotune_seconds, keep / name, label=name)
+    else:
+        with tempfile.TemporaryDirectory(prefix=f"peers-{name}-") as tmp:
+            results = run_peers(train, valid, test, methods, autotune_seconds, tmp, label=name)
+    gold = [frozenset(t) for t in test["tags"]]
+    metrics = {}
+    for method in methods:
+        r = results[method]
+        if "error" in r:
+            continue
+        m = evaluate_suggestions(gold, r["ranked"], k=k)
+        m["mean_tag_auc"] = mean_tag_auc(r["labels"], gold, r["scores"])
+        m["train_s"] = r["train_s"]
+        metrics[method] = m
+    return metrics, results
+
+
+def _settings_text(settings: dict) -> str:
+    parts = []
+    for key in SETTING_KEYS:
+        if key in settings:
+            value = settings[key]
+            if isinstance(value, float):
+                value = f"{value:.3g}"
+            elif isinstance(value, list):
+                value = "+".join(str(v) for v in value)
+            parts.append(f"{key}={value}")
+    tuning = settings.get("autotune")
+    if tuning:
+        parts.append(
+            f"autotune {tuning['seconds']} s: {tuning['trials']} trials, best validation "
+            f"f1@1 {tuning['best_validation_f1']:.3f}"
+        )
+        if "final_retrain" in tuning:
+            parts.append(tuning["final_retrain"])
+    return ", ".join(parts)
+
+
+K = TagModelConfig().k
+VALUE_KEYS = (
+    "precision@1",
+    f"precision@{K}",
+    f"recall@{K}",
+    f"ndcg@{K}",
+    "ndcg@5",
+    f"hit_rate@{K}",
+)
+HEADER = (
+    f"| data | model | P@1 | P@{K} | R@{K} | NDCG@{K} | NDCG@5 | hit-rate@{K} | mean tag AUC "
+    "| train s |\n|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def _row(dataset: str, name: str, m: dict[str, float], auc: float) -> str:
-    values = [m["precision@1"], m["ndcg@3"], m["hit_rate@3"], auc]
+    values = [m[key] for key in VALUE_KEYS] + [auc]
     cells = " | ".join("–" if np.isnan(v) else f"{v:.3f}" for v in values)
     return f"| {dataset} | {name} | {cells} | {m['train_s']:.1f} |"
+
+
+def readme_reference(readme: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """The reference-number table of datasets/README.md: header cells, rows by data set."""
+    if not readme.is_file():
+        return [], {}
+    header: list[str] = []
+    rows: dict[str, list[str]] = {}
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not header:
+            if line.startswith("|") and "most-frequent" in line:
+                header = cells
+            continue
+        if not line.startswith("|"):
+            break
+        if not set(cells[0]) <= set("-: "):
+            rows[cells[0]] = cells
+    return header, rows
+
+
+def reference_table(
+    readme: Path, datasets: list[str], this_run: dict[str, dict[str, dict[str, float]]]
+) -> str:
+    """README's earlier numbers next to this run's, for the columns both have."""
+    header, rows = readme_reference(readme)
+    if not header:
+        return f"(no reference table found in {readme})\n"
+    # README column → this run's method; the README's fastText is the softmax recipe
+    sources = {"most-frequent": "most_frequent", "fastText": "fasttext_softmax",
+               "TF-IDF": "baseline", "omikuji": "annif_omikuji"}  # fmt: skip
+    keys = [next((v for k, v in sources.items() if k in h), None) for h in header[1:]]
+    lines = [
+        f"| data | numbers from | {' | '.join(header[1:])} |",
+        "|---|---|" + "---|" * (len(header) - 1),
+    ]
+    for name in datasets:
+        if name in rows:
+            lines.append(f"| {name} | datasets/README.md | {' | '.join(rows[name][1:])} |")
+        cells = []
+        for head, key in zip(header[1:], keys, strict=True):
+            m = this_run.get(name, {}).get(key) if key else None
+            if m is None:
+                cells.append("–")
+            elif "P@1" in head:
+                cells.append(f"{m['precision@1']:.3f} / {m['ndcg@3']:.3f}")
+            else:
+                cells.append(f"{m['ndcg@3']:.3f}")
+        lines.append(f"| {name} | this run | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -112,10 +263,31 @@ def main() -> None:
         "--ablation",
         nargs="*",
         default=["cooking", "se_crypto"],
-        help="data sets on which NB scaling and char n-grams are also measured",
+        help="data sets on which NB scaling, char n-grams and the defaults reverted one at a "
+        "time are also measured",
+    )
+    parser.add_argument(
+        "--peers",
+        nargs="+",
+        default=list(PEER_METHODS),
+        choices=[*PEER_METHODS, "none"],
+        help="peer methods run on the same splits (default: all; `none` to skip)",
+    )
+    parser.add_argument(
+        "--autotune-seconds",
+        type=int,
+        default=300,
+        help="fastText autotune budget per data set (validation split as its target)",
+    )
+    parser.add_argument(
+        "--peers-keep",
+        type=Path,
+        default=None,
+        help="keep the peers' splits, scores and logs under DIR/<data set> (default: temp)",
     )
     parser.add_argument("--out", type=Path, default=REPORTS / "tags_accuracy.md")
     args = parser.parse_args()
+    peers = [] if "none" in args.peers else list(dict.fromkeys(args.peers))
     root = load_settings().resolved_datasets_dir / "tags"
     default = TagModelConfig()
     other_char = None if default.char_ngrams else (2, 5)
@@ -124,13 +296,23 @@ def main() -> None:
             default, nb_scaling=not default.nb_scaling
         ),
         f"ours char_ngrams={other_char}": replace(default, char_ngrams=other_char),
+        # this session's changes, each reverted alone: what it bought
+        f"ours min_df=2 (was {default.min_df})": replace(default, min_df=2),
+        f"ours prune_below=0 (was {default.prune_below})": replace(default, prune_below=0.0),
     }
     lines: list[str] = []
     summaries: list[str] = []
+    peer_lines: list[str] = []
+    versions: dict[str, str] = {}
+    this_run: dict[str, dict[str, dict[str, float]]] = {}
     t_start = time.perf_counter()
     for name in args.datasets:
         train, valid, test = load(name, root)
         base = baseline(train, test, default.k)
+        this_run[name] = {
+            "baseline": base,
+            "most_frequent": most_frequent(pd.concat([train, valid]), test, default.k),
+        }
         lines.append(_row(name, "baseline TF-IDF+OvR LR(C=10)", base, base["mean_tag_auc"]))
         print(lines[-1], flush=True)
         variants = {"ours": default, **(ablations if name in args.ablation else {})}
@@ -144,22 +326,96 @@ def main() -> None:
                 lines.append(_row(name, "ours recent-only", report["recent"], float("nan")))
                 summaries.append(f"| {name} | " + " | ".join(str(v) for v in summary.values()))
                 keys = list(summary)
+        if peers:
+            metrics, results = peer_rows(
+                name, train, valid, test, peers, args.autotune_seconds, default.k, args.peers_keep
+            )
+            this_run[name].update(metrics)
+            for method in peers:
+                title = PEER_NAMES[method].format(s=args.autotune_seconds)
+                r = results[method]
+                versions = r["versions"]
+                if "error" in r:
+                    lines.append(f"| {name} | {title} | failed: {r['error']} |")
+                    peer_lines.append(f"| {name} | {title} | – | – | – | failed: {r['error']} |")
+                    print(lines[-1], flush=True)
+                    continue
+                m = metrics[method]
+                lines.append(_row(name, title, m, m["mean_tag_auc"]))
+                print(lines[-1], flush=True)
+                peer_lines.append(
+                    f"| {name} | {title} | {len(r['labels'])} | {r['train_s']:.1f} "
+                    f"| {r['predict_s']:.1f} | {_settings_text(r['settings'])} |"
+                )
     total = time.perf_counter() - t_start
     command = "python benchmarks/tags_accuracy.py " + " ".join(sys.argv[1:])
-    header = "| data | model | P@1 | NDCG@3 | hit-rate@3 | mean tag AUC | train s |"
+    peers_text = ""
+    if peers:
+        peers_text = (
+            "## Peers: what ran, and how long\n\n"
+            "Peers venv (.venv-peers, requirements-peers.txt): "
+            + ", ".join(f"{k} {v}" for k, v in versions.items())
+            + ". Each peer sees the same three splits as ours, written as fastText files; "
+            "train s and predict s (all test messages) are wall seconds inside the peers "
+            "process. Ranked lists are each peer's top 5 by its score; mean tag AUC uses "
+            "its score for every (message, tag it knows) pair, 0 where it gave none "
+            "(Annif returns no score for some pairs; fastText scores every label).\n\n"
+            "- fastText trains on the train split only. `fastText ova` is the "
+            "tutorial's multi-label command (lr 0.5, 25 epochs, bigrams, bucket 200000, "
+            'dim 50, one-vs-all loss): lr 1.0 with one-vs-all stops with "Encountered '
+            'NaN" on 4 of the 5 sets, which is why the tutorial lowers it. `fastText '
+            "softmax` is the tutorial's lr 1.0 / 25 epochs / bigrams recipe with its "
+            "default softmax loss (the setting of the README's reference numbers). "
+            "Autotune searches on the train split against the validation split for "
+            f"{args.autotune_seconds} s (default metric f1@1, loss fixed to one-vs-all), "
+            "then retrains the best arguments; its train s includes the search. fastText "
+            "runs its default 12 threads on the 2 cores: with fewer, this build leaves "
+            "part of the input matrix uninitialised (garbage after an earlier training in "
+            "the same process, which made autotune fail with NaN).\n"
+            "- Annif trains on train + validation (no backend here uses a validation "
+            "split; our model also refits on train + validation), analyzer "
+            "`snowball(english)`: the Snowball stemmer works offline, but every Annif "
+            "analyzer tokenises with NLTK's Punkt, whose `punkt_tab` data cannot be "
+            "downloaded here, so the peers run with an empty Punkt parameter set "
+            "(sentence splits without learned abbreviations; the texts are already "
+            "tokenised). omikuji-bonsai = the Annif wiki's Bonsai settings; the "
+            "ensemble averages the three with equal weights and has no training of "
+            "its own (train s = the sum of its sources'). Annif's svc is multi-class: a "
+            "message with several tags is trained on one of them only.\n\n"
+            "| data | peer | tags known | train s | predict s | settings |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(peer_lines) + "\n\n"
+        )
+    reference = reference_table(root.parent / "README.md", args.datasets, this_run)
     text = (
-        "# Tag suggestions: accuracy vs a plain sklearn baseline\n\n"
+        "# Tag suggestions: accuracy vs a plain sklearn baseline and peer tools\n\n"
         f"- machine: {machine()}\n- command: `{command}`\n- date: {date.today()}\n"
         f"- total runtime: {total:.0f} s\n- config: `{default}`\n"
-        f"- ablations on: {', '.join(args.ablation) or 'none'}\n\n"
-        "Split: first 90% of train.ft = train, last 10% = validation (gate + thresholds, "
-        "then refit), test.ft = test. Baseline fitted on the same 90%. `model` = top 3 "
+        f"- ablations on: {', '.join(args.ablation) or 'none'}\n"
+        f"- peers: {', '.join(peers) or 'none'}"
+        + (f" (autotune {args.autotune_seconds} s)" if "fasttext_autotune" in peers else "")
+        + "\n\n"
+        f"Split: first {1 - VALID_SHARE:.0%} of train.ft = train, last {VALID_SHARE:.0%} = "
+        "validation (gate + thresholds, "
+        "then refit), test.ft = test. Baseline fitted on the same train split. `model` = top 3 "
         "enabled tags by probability; `hybrid` = enabled tags above their F2 threshold "
         "merged with the org's recent tags (recency-weighted, from train+valid, static over "
         "test), all ranked by estimated probability (classifier, else recency prior). "
-        "Mean tag AUC: over tags with both classes in test (ours: every modelled tag).\n\n"
-        f"{header}\n|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n\n"
-        "## Gate summary (default config)\n\n"
+        "Every row is scored by `socialsuggest.training.metrics` (`evaluate_suggestions`, "
+        "`mean_tag_auc`); NDCG@5 ranks 5 suggestions for every method (ours: "
+        "`suggest(k=5)` in the same mode). "
+        "Mean tag AUC: over tags with both classes in test (ours: every modelled tag; a "
+        "peer: every tag it knows).\n\n"
+        f"{HEADER}\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + peers_text
+        + "## Earlier reference numbers (datasets/README.md) and this run\n\n"
+        "The README's numbers were measured earlier on the same test sets (P@1 / NDCG@3); "
+        "this run's fastText column is `fastText softmax`, trained on the train split like "
+        "the baseline; Annif trains on train + validation; most-frequent = the 5 most used "
+        "tags of train + validation for every message.\n\n"
+        + reference
+        + "\n## Gate summary (default config)\n\n"
         f"| data | {' | '.join(keys)} |\n|---|{'---|' * len(keys)}\n"
         + "\n".join(s + " |" for s in summaries)
         + "\n"
