@@ -38,6 +38,7 @@ from socialsuggest.config import load_settings
 from socialsuggest.models.tags import TagModel, TagModelConfig
 from socialsuggest.processing.splits import VALID_FRAC
 from socialsuggest.training import evaluate_model, evaluate_suggestions, mean_tag_auc
+from socialsuggest.training.offline import load_labelled
 
 REPORTS = Path(__file__).parent / "reports"
 DATASETS = ("cooking", "se_biology", "se_crypto", "tw_covid19", "tw_grammys")
@@ -45,25 +46,15 @@ VALID_SHARE = VALID_FRAC  # the daily cycle's validation share
 
 
 def read_fasttext(path: Path, org: str, start: pd.Timestamp) -> pd.DataFrame:
-    """fastText lines → the tag-model data contract; one minute between messages."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        words = line.split()
-        tags = [w.removeprefix("__label__") for w in words if w.startswith("__label__")]
-        text = " ".join(w for w in words if not w.startswith("__label__"))
-        rows.append((tags, text))
-    n = len(rows)
-    return pd.DataFrame(
-        {
-            "message_id": [f"{path.stem}-{i}" for i in range(n)],
-            "org_id": org,
-            "created_at": start + pd.to_timedelta(np.arange(n), unit="min"),
-            "text": [t for _, t in rows],
-            "network": "twitter",
-            "message_type": "mention",
-            "tags": [tags for tags, _ in rows],
-        }
-    )
+    """fastText lines → the tag-model data contract, read as ``socialsuggest evaluate``
+    reads them (``load_labelled``: the platform's ``clean_text`` on every message, as the
+    daily cycle's preprocessing and the serving path apply it); one minute between
+    messages. Every method, peers included, gets this same text."""
+    frame = load_labelled(path, "fasttext")
+    frame["message_id"] = [f"{path.stem}-{i}" for i in range(len(frame))]
+    frame["org_id"] = org
+    frame["created_at"] = start + pd.to_timedelta(np.arange(len(frame)), unit="min")
+    return frame
 
 
 def load(name: str, root: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -395,6 +386,8 @@ def main() -> None:
         f"- peers: {', '.join(peers) or 'none'}"
         + (f" (autotune {args.autotune_seconds} s)" if "fasttext_autotune" in peers else "")
         + "\n\n"
+        "Text: every message read as `socialsuggest evaluate` reads it (the platform's "
+        "`clean_text`, as the daily cycle and the serving path apply it), for every method. "
         f"Split: first {1 - VALID_SHARE:.0%} of train.ft = train, last {VALID_SHARE:.0%} = "
         "validation (gate + thresholds, "
         "then refit), test.ft = test. The baseline, with no use for a validation split, is "
