@@ -8,14 +8,9 @@ UV_VERSION="0.13.8"
 die() { echo "bootstrap: $*" >&2; exit 1; }
 
 # Python 3.11 (the pins are compiled for it)
-PYTHON=""
-for candidate in "${PYTHON_FOR_VENV:-}" python3.11 python3; do
-  [ -n "$candidate" ] || continue
-  if command -v "$candidate" >/dev/null 2>&1 &&
-     "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
-    PYTHON="$(command -v "$candidate")"; break
-  fi
-done
+# shellcheck source=infra/python311.sh
+. "$(dirname "${BASH_SOURCE[0]}")/python311.sh"
+PYTHON="$(find_python311 || true)"
 [ -n "$PYTHON" ] || die "Python 3.11 not found. Install it (Debian: apt-get install python3.11 python3.11-venv; or pyenv install 3.11) or set PYTHON_FOR_VENV=/path/to/python3.11."
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || die "$PYTHON lacks venv/ensurepip. Debian: apt-get install python3.11-venv"
 

@@ -15,18 +15,14 @@ say() { echo "peers.sh: $*"; }
 [ -f "$REQ" ] || die "$REQ not found"
 
 # The python the main venv was made with (so both venvs run the same interpreter);
-# without a main venv, the same search as infra/bootstrap.sh.
+# without a main venv, the same search as infra/bootstrap.sh (infra/python311.sh).
 PYTHON=""
 if [ -x "$ROOT/.venv/bin/python" ]; then
   PYTHON="$("$ROOT/.venv/bin/python" -c 'import sys; print(sys._base_executable)')"
 else
-  for candidate in "${PYTHON_FOR_VENV:-}" python3.11 python3; do
-    [ -n "$candidate" ] || continue
-    if command -v "$candidate" >/dev/null 2>&1 &&
-       "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
-      PYTHON="$(command -v "$candidate")"; break
-    fi
-  done
+  # shellcheck source=infra/python311.sh
+  . "$ROOT/infra/python311.sh"
+  PYTHON="$(find_python311 || true)"
 fi
 [ -n "$PYTHON" ] && [ -x "$PYTHON" ] || die "no Python 3.11 found (make the main venv first: make, or infra/bootstrap.sh; or set PYTHON_FOR_VENV)"
 PY_VERSION="$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"

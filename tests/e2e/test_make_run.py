@@ -186,15 +186,8 @@ def test_a_deletion_request_triggered_through_the_rest_api_runs_on_the_scheduler
     stack: tuple[dict[str, str], subprocess.CompletedProcess[str]],
 ) -> None:
     env, _ = stack
-    url = f"http://127.0.0.1:{env['SOCIALSUGGEST_AIRFLOW_PORT']}"
+    url, headers = _airflow(env)
     home = Path(env["SOCIALSUGGEST_HOME"])
-    secret = json.loads(
-        (home / "airflow" / "simple_auth_manager_passwords.json.generated").read_text()
-    )["admin"]
-    token = httpx.post(
-        f"{url}/auth/token", json={"username": "admin", "password": secret}, timeout=30
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
     import pyarrow.dataset as ds
 
     authors = ds.dataset(home / "lake" / "raw" / "messages", partitioning="hive").to_table(
@@ -202,19 +195,7 @@ def test_a_deletion_request_triggered_through_the_rest_api_runs_on_the_scheduler
     )["author_id"]
     subject = sorted(set(authors.to_pylist()))[0]  # someone with messages in the lake
     conf = {"subject_id": subject, "reason": "e2e", "requester": "dpo@example"}
-    run = httpx.post(
-        f"{url}/api/v2/dags/gdpr_forget/dagRuns",
-        headers=headers, json={"logical_date": None, "conf": conf}, timeout=30,
-    ).json()  # fmt: skip
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        state = httpx.get(
-            f"{url}/api/v2/dags/gdpr_forget/dagRuns/{run['dag_run_id']}", headers=headers
-        ).json()["state"]
-        if state in {"success", "failed"}:
-            break
-        time.sleep(3)
-    assert state == "success"
+    assert _run_to_end(url, headers, "gdpr_forget", conf) == "success"
     journals = [
         json.loads(p.read_text())
         for p in (home / "lake" / "audit" / "privacy" / "requests").glob("era-*.json")

@@ -258,8 +258,7 @@ def _tracking(settings: Settings, *, start: bool) -> tuple[str, MlflowServer | N
 def _serve_forever(settings: Settings, registry: Registry, uri: str) -> None:
     import uvicorn
 
-    from socialsuggest.serving import RequestLog
-    from socialsuggest.serving.app import create_app
+    from socialsuggest.serving.app import app_from_settings
 
     api = f"http://{settings.api_host}:{settings.api_port}"
     console.print(
@@ -272,14 +271,9 @@ def _serve_forever(settings: Settings, registry: Registry, uri: str) -> None:
         "Ctrl-C stops both.",
         soft_wrap=True,  # keep the curl line copy-pasteable
     )
+    serving_keys(settings)  # a usage error for a bad admin key, a hint when there is none
     uvicorn.run(
-        create_app(
-            registry,
-            request_log=RequestLog(Lake.from_settings(settings)),
-            poll_seconds=settings.api_poll_seconds,
-            keys=serving_keys(settings),
-            max_body_bytes=settings.api_max_body_bytes,
-        ),
+        app_from_settings(settings, registry),
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",

@@ -344,12 +344,15 @@ def create_app(
     return app
 
 
-def app_from_settings(settings: Settings | None = None) -> FastAPI:
-    """The app ``socialsuggest serve`` runs, built from settings alone (no CLI needed:
-    ``uvicorn --factory socialsuggest.serving.app:app_from_settings`` runs the same)."""
+def app_from_settings(
+    settings: Settings | None = None, registry: Registry | None = None
+) -> FastAPI:
+    """The app ``socialsuggest serve`` and ``run`` serve, built from settings alone (no CLI
+    needed: ``uvicorn --factory socialsuggest.serving.app:app_from_settings`` runs the
+    same); ``registry`` when the caller already has one (``run`` starts its own server)."""
     settings = settings or load_settings()
     return create_app(
-        Registry(settings.mlflow_tracking_uri or settings.resolved_tracking_uri),
+        registry or Registry(settings.mlflow_tracking_uri or settings.resolved_tracking_uri),
         # its own Lake: the log batches catalog records per instance
         request_log=RequestLog(Lake.from_settings(settings)),
         poll_seconds=settings.api_poll_seconds,

@@ -66,6 +66,18 @@ def _metadata(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+MetaLookup = tuple[str, dict[str, int], int]  # (column, category → index, column offset)
+
+
+def _meta_lookups(meta: OneHotEncoder, offset: int) -> tuple[MetaLookup, ...]:
+    """The encoder's categories as dictionaries, each column's block after the last."""
+    lookups = []
+    for name, cats in zip(METADATA_COLUMNS, meta.categories_, strict=True):
+        lookups.append((name, {str(c): i for i, c in enumerate(cats)}, offset))
+        offset += len(cats)
+    return tuple(lookups)
+
+
 @dataclass(frozen=True)
 class _Block:
     """One fitted TF-IDF vectorizer as plain lookups, for scoring one message at a time."""
@@ -113,7 +125,7 @@ class OneRow:
     """
 
     blocks: tuple[_Block, ...]
-    meta: tuple[tuple[str, dict[str, int], int], ...]  # (column, category → index, offset)
+    meta: tuple[MetaLookup, ...]
 
     def features(self, text: str, metadata: dict[str, Any]) -> tuple[list[int], Any]:
         """(column indices, weights) of one message's feature row."""
@@ -160,12 +172,8 @@ class FeatureBuilder:
             if self.char is not None:
                 blocks.append(_Block.of(self.char, offset))
                 offset += len(self.char.vocabulary_)
-            meta = []
-            if self.meta is not None:
-                for name, cats in zip(METADATA_COLUMNS, self.meta.categories_, strict=True):
-                    meta.append((name, {str(c): i for i, c in enumerate(cats)}, offset))
-                    offset += len(cats)
-            self._one_row = OneRow(tuple(blocks), tuple(meta))
+            meta = _meta_lookups(self.meta, offset) if self.meta is not None else ()
+            self._one_row = OneRow(tuple(blocks), meta)
         return self._one_row
 
     @classmethod
@@ -211,16 +219,15 @@ class FeatureBuilder:
         values all-zero as ``handle_unknown="ignore"``); a test checks they are equal.
         """
         assert self.meta is not None
-        lookups = [{str(c): i for i, c in enumerate(cats)} for cats in self.meta.categories_]
         rows: list[int] = []
         cols: list[int] = []
-        offset = 0
-        for name, lookup in zip(METADATA_COLUMNS, lookups, strict=True):
+        lookups = _meta_lookups(self.meta, 0)
+        for name, lookup, offset in lookups:
             for row, value in enumerate(_values(df, name, "unknown")):
                 index = lookup.get(value)
                 if index is not None:
                     rows.append(row)
                     cols.append(offset + index)
-            offset += len(lookup)
+        width = sum(len(lookup) for _, lookup, _ in lookups)
         data = np.ones(len(rows), dtype=float)
-        return sp.csr_matrix((data, (rows, cols)), shape=(len(df), offset))
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(df), width))
