@@ -18,3 +18,33 @@ def machine() -> str:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def log_report(
+    experiment: str, report: Path, plots: list[Path], metrics: dict[str, float]
+) -> str | None:
+    """Log a benchmark report, its plots and headline numbers as one MLflow run.
+
+    Only when MLFLOW_TRACKING_URI names a tracking server (a team's shared one): the
+    reports under benchmarks/reports/ are the record either way. Returns the run id.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri.startswith(("http://", "https://")):
+        print(f"MLflow: MLFLOW_TRACKING_URI not set to a server, {report.name} not logged")
+        return None
+    import re
+
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(f"benchmarks/{experiment}")
+    with mlflow.start_run(run_name=report.stem) as run:
+        mlflow.set_tags({"machine": machine(), "report": report.name})
+        mlflow.log_metrics(
+            {re.sub(r"[^\w./ -]", "_", k)[:250]: float(v) for k, v in metrics.items() if v == v}
+        )
+        for path in [report, *plots]:
+            if path.is_file():
+                mlflow.log_artifact(str(path))
+    print(f"MLflow: logged {report.name} as run {run.info.run_id} in benchmarks/{experiment}")
+    return str(run.info.run_id)

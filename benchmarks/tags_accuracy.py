@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from common import machine
+from common import log_report, machine
 from peers.client import METHODS as PEER_METHODS
 from peers.client import run_peers
 from socialsuggest.config import load_settings
@@ -296,6 +296,7 @@ def main() -> None:
     peer_lines: list[str] = []
     versions: dict[str, str] = {}
     this_run: dict[str, dict[str, dict[str, float]]] = {}
+    points: list[tuple[str, str, float, float]] = []  # (data, method, NDCG@3, train s)
     t_start = time.perf_counter()
     for name in args.datasets:
         train, valid, test = load(name, root)
@@ -305,6 +306,7 @@ def main() -> None:
             "most_frequent": most_frequent(pd.concat([train, valid]), test, default.k),
         }
         lines.append(_row(name, "baseline TF-IDF+OvR LR(C=10)", base, base["mean_tag_auc"]))
+        points.append((name, "sklearn baseline", base["ndcg@3"], base["train_s"]))
         print(lines[-1], flush=True)
         variants = {"ours": default, **(ablations if name in args.ablation else {})}
         for label, config in variants.items():
@@ -314,6 +316,9 @@ def main() -> None:
                 lines.append(_row(name, f"{label} {mode}", report[mode], auc))
                 print(lines[-1], flush=True)
             if label == "ours":
+                for mode in ("model", "hybrid"):
+                    m = report[mode]
+                    points.append((name, f"ours {mode}", m["ndcg@3"], m["train_s"]))
                 lines.append(_row(name, "ours recent-only", report["recent"], float("nan")))
                 summaries.append(f"| {name} | " + " | ".join(str(v) for v in summary.values()))
                 keys = list(summary)
@@ -332,6 +337,7 @@ def main() -> None:
                     print(lines[-1], flush=True)
                     continue
                 m = metrics[method]
+                points.append((name, title, m["ndcg@3"], m["train_s"]))
                 lines.append(_row(name, title, m, m["mean_tag_auc"]))
                 print(lines[-1], flush=True)
                 peer_lines.append(
@@ -404,6 +410,7 @@ def main() -> None:
         f"{HEADER}\n"
         + "\n".join(lines)
         + "\n\n"
+        + f"![NDCG@3 per data set, and training time against NDCG@3]({args.out.stem}.png)\n\n"
         + peers_text
         + "## Earlier reference numbers (datasets/README.md) and this run\n\n"
         "The README's numbers were measured earlier on the same test sets (P@1 / NDCG@3); "
@@ -418,7 +425,60 @@ def main() -> None:
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
+    plot_accuracy(points, args.out.with_suffix(".png"))
+    log_report("tags-accuracy", args.out, [args.out.with_suffix(".png")],
+               {f"{d}.{m}.ndcg_at_3": v for d, m, v, _ in points})  # fmt: skip
     print(f"wrote {args.out} in {total:.0f} s")
+
+
+def plot_accuracy(points: list[tuple[str, str, float, float]], out: Path) -> None:
+    """Left: NDCG@3 of every method per data set; right: training seconds vs NDCG@3."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(d for d, *_ in points))
+    methods = list(dict.fromkeys(m for _, m, *_ in points))
+    colours = {m: plt.get_cmap("tab20")(i % 20) for i, m in enumerate(methods)}
+    fig, (bars, scatter) = plt.subplots(
+        1, 2, figsize=(14, 0.9 + 0.22 * len(methods) * len(datasets) / 2 + 3)
+    )
+    height = 0.8 / len(methods)
+    for j, method in enumerate(methods):
+        ys, xs = [], []
+        for i, dataset in enumerate(datasets):
+            value = next((v for d, m, v, _ in points if d == dataset and m == method), None)
+            if value is not None:
+                ys.append(i + j * height)
+                xs.append(value)
+        ours = method.startswith("ours")
+        bars.barh(ys, xs, height=height, color=colours[method], label=method,
+                  edgecolor="black" if ours else "none", linewidth=1.2 if ours else 0)  # fmt: skip
+    bars.set_yticks([i + 0.4 - height / 2 for i in range(len(datasets))], datasets)
+    bars.invert_yaxis()
+    bars.set_xlabel("NDCG@3 (test split)")
+    bars.set_title("Accuracy vs peers, per data set (ours outlined)")
+    bars.grid(True, axis="x", alpha=0.3)
+    markers = dict(zip(datasets, "os^Dvx<>", strict=False))
+    for dataset, method, value, seconds in points:
+        if seconds and seconds > 0:
+            size = 60 if method.startswith("ours") else 35
+            shape = markers.get(dataset, "o")
+            scatter.scatter(
+                seconds, value, color=colours[method], marker=shape, s=size, edgecolor="black"
+            )
+    for dataset, marker in markers.items():
+        scatter.scatter([], [], color="grey", marker=marker, label=dataset)
+    scatter.set(xscale="log", xlabel="training seconds (log)", ylabel="NDCG@3")
+    scatter.set_title("Training time vs accuracy (colour = method, shape = data set)")
+    scatter.grid(True, which="both", alpha=0.3)
+    handles, labels = bars.get_legend_handles_labels()
+    shape_handles, shape_labels = scatter.get_legend_handles_labels()
+    scatter.legend(handles + shape_handles, labels + shape_labels, fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

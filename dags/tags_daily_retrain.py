@@ -3,6 +3,12 @@
 validate raw (Great Expectations) → Spark preprocess (incremental) → validate
 processed → per-org batches: train, model gates, register, promote (unless dry-run).
 
+Which orgs are retrained is the ``retrain`` param: ``changed`` (the schedule's default)
+retrains an org whose production model is stale — tags created or archived since its
+data window, enough new data, other code or configuration, or older than the max age
+(``training/policy.py``; thresholds from settings) — and leaves the others serving;
+``all`` retrains every org.
+
 A failing suite stops the run before anything is trained, without retries (bad data
 does not heal on retry): ``production`` is untouched, and the suite's result is in
 MLflow's ``data-quality`` experiment and in the lake under ``audit/quality/<suite>/``
@@ -94,6 +100,13 @@ def _quality_gate(zone: Literal["raw", "processed"]) -> dict[str, Any]:
         ),
         "dry_run": Param(False, type="boolean", title="Dry run (train and gate, no promotion)"),
         "orgs_per_task": Param(1, type="integer", minimum=1, maximum=500),
+        "retrain": Param(
+            "changed",
+            enum=["changed", "all"],
+            title="Which orgs to retrain",
+            description="changed = orgs whose model is stale (new or archived tags, enough new "
+            "data, code or config changed, older than the max age); all = every org",
+        ),
     },
 )
 def tags_daily_retrain() -> None:
@@ -138,28 +151,36 @@ def tags_daily_retrain() -> None:
         from socialsuggest.config import load_settings
         from socialsuggest.pipeline.tags_cycle import train_and_publish
         from socialsuggest.registry import Registry
+        from socialsuggest.training.policy import RetrainPolicy
 
         settings = load_settings()
-        dry_run = bool(get_current_context()["params"]["dry_run"])
+        params = get_current_context()["params"]
         registry = Registry(settings.resolved_tracking_uri)
         outcomes = train_and_publish(
-            settings, registry, orgs, dry_run=dry_run, actor="airflow:tags_daily_retrain"
+            settings,
+            registry,
+            orgs,
+            dry_run=bool(params["dry_run"]),
+            actor="airflow:tags_daily_retrain",
+            retrain=RetrainPolicy.from_settings(settings, params["retrain"]),
         )
         return [asdict(o) for o in outcomes]
 
     @task
     def report(batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
         outcomes = [o for batch in batches for o in batch]
-        failed = [o["org"] for o in outcomes if not o["trained"]]
+        failed = [o["org"] for o in outcomes if not o["trained"] and not o.get("fresh")]
         summary = {
             "orgs": len(outcomes),
             "promoted": sorted(o["org"] for o in outcomes if o["promoted"]),
             "rejected": sorted(o["org"] for o in outcomes if o["trained"] and not o["gate_passed"]),
             # same data and code as an existing version (a re-run): nothing registered
             "reused": sorted(o["org"] for o in outcomes if o.get("reused")),
+            # production still fresh (retrain policy): not retrained
+            "fresh": sorted(o["org"] for o in outcomes if o.get("fresh")),
             "failed": sorted(failed),
         }
-        if outcomes and len(failed) == len(outcomes):
+        if failed and len(failed) == len(outcomes):
             raise RuntimeError(f"every org failed to train: {summary}")
         return summary
 

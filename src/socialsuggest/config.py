@@ -114,6 +114,16 @@ class Settings(BaseSettings):
         description="daily acceptance report: orgs with fewer suggestions shown that day are "
         "reported but not held to the floor (too few to judge)",
     )
+    retrain_min_new_fraction: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="scheduled retrain (mode 'changed'): retrain an org once its new examples "
+        "are this share of all its examples",
+    )
+    retrain_max_age_days: float = Field(
+        default=7.0, gt=0, description="scheduled retrain: retrain a production model this old"
+    )
     ingest_flush_rows: int = Field(
         default=50_000, ge=1, description="rows buffered across partitions before a flush"
     )

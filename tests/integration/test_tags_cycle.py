@@ -26,7 +26,7 @@ from socialsuggest.config import Settings, load_settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
 from socialsuggest.pipeline import CycleSummary, run_cycle
-from socialsuggest.pipeline.tags_cycle import publish, run_tags_cycle
+from socialsuggest.pipeline.tags_cycle import publish, run_tags_cycle, train_and_publish
 from socialsuggest.processing.splits import load_examples, load_tag_lifecycle
 from socialsuggest.quality import GateConfig
 from socialsuggest.registry import (
@@ -41,6 +41,7 @@ from socialsuggest.serving.app import create_app
 from socialsuggest.training.fanout import train_orgs_spark
 from socialsuggest.training.job import train_org
 from socialsuggest.training.metrics import evaluate_model
+from socialsuggest.training.policy import RetrainPolicy, plan_retrain
 
 ORGS = 3
 #: A retrain that must register a new version on unchanged data (a re-run with the same
@@ -152,6 +153,36 @@ def test_rerunning_the_cycle_on_the_same_data_changes_nothing_in_the_registry(
         assert len(registry.versions(name)) == count
         assert registry.version_by_alias(name, PRODUCTION) == production
         assert registry.alias_history(name) == history[name]
+
+
+def test_the_scheduled_retrain_keeps_fresh_models_serving_and_trains_stale_ones(
+    cycle: CycleSummary, settings: Settings, registry: Registry
+) -> None:
+    """Mode 'changed' (the schedule's): no new data since the window, so every
+    production model is fresh: nothing is trained, registered or moved, and each org
+    says why. A configuration change makes every model stale."""
+    orgs = [o.org for o in cycle.tags.orgs]  # type: ignore[union-attr]
+    before = {
+        f"tags.{org}": (len(registry.versions(f"tags.{org}")), registry.version_by_alias(
+            f"tags.{org}", PRODUCTION))
+        for org in orgs
+    }  # fmt: skip
+    changed = RetrainPolicy(mode="changed")
+    outcomes = train_and_publish(settings, registry, orgs, retrain=changed)
+    assert sorted(o.org for o in outcomes) == sorted(orgs)
+    for outcome in outcomes:
+        count, production = before[f"tags.{outcome.org}"]
+        assert production is not None
+        assert not outcome.trained and outcome.version is None
+        assert outcome.fresh and outcome.fresh.startswith("fresh: 0.0% new examples"), outcome
+        assert outcome.production_after == production.version
+        assert len(registry.versions(f"tags.{outcome.org}")) == count
+    plan = plan_retrain(
+        Lake.from_settings(settings), registry, orgs, family="tags", policy=changed,
+        config=NEXT_DAY, as_of=datetime.now(UTC),
+    )  # fmt: skip
+    assert plan.train == orgs and not plan.fresh
+    assert set(plan.reasons.values()) == {"model configuration changed"}
 
 
 def test_runs_hold_metrics_params_and_plots(cycle: CycleSummary, registry: Registry) -> None:

@@ -45,6 +45,11 @@ if TYPE_CHECKING:  # heavy (Spark, MLflow, sklearn): imported by the commands th
     from socialsuggest.registry import MlflowServer, Registry
 
 
+class RetrainChoice(StrEnum):
+    changed = "changed"
+    all = "all"
+
+
 class EngineChoice(StrEnum):
     local = "local"
     spark = "spark"
@@ -348,6 +353,9 @@ def _print_tags(report: TagsCycleReport) -> None:
     for column in ("org", "tags on/off", "P@1", "NDCG@3", "hit@3", "version", "outcome"):
         table.add_column(column, justify="left" if column in ("org", "outcome") else "right")
     for o in report.orgs:
+        if o.fresh:
+            table.add_row(o.org, "-", "-", "-", "-", str(o.production_after), f"kept: {o.fresh}")
+            continue
         if not o.trained:
             table.add_row(o.org, "-", "-", "-", "-", "-", f"[red]training failed: {o.error}[/]")
             continue
@@ -536,10 +544,15 @@ def train(
         EngineChoice, typer.Option(help="training fan-out: local pool or spark")
     ] = EngineChoice.local,
     dry_run: Annotated[bool, typer.Option(help="train and gate, promote nothing")] = False,
+    retrain: Annotated[
+        RetrainChoice,
+        typer.Option(help="all orgs, or only those whose production model is stale"),
+    ] = RetrainChoice.all,
 ) -> None:
     """Preprocess, train, gate, register and promote the tag models (no ingest)."""
     from socialsuggest.pipeline.tags_cycle import run_tags_cycle
     from socialsuggest.registry import Registry
+    from socialsuggest.training.policy import RetrainPolicy
 
     settings = load_settings()
     uri, server = _tracking(settings, start=True)
@@ -551,12 +564,13 @@ def train(
             engine=engine.value,
             dry_run=dry_run,
             say=lambda line: console.print(f"[dim]{line}[/]", soft_wrap=True),
+            retrain=RetrainPolicy.from_settings(settings, retrain.value),
         )
     finally:
         if server is not None:
             server.stop()
     _print_tags(report)
-    if not any(o.trained for o in report.orgs):
+    if not any(o.trained or o.fresh for o in report.orgs):
         raise _fail("no org could be trained", code=1)
 
 

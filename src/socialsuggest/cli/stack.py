@@ -128,7 +128,11 @@ def up(
             code = _report_run(stack.first_run(timeout=timeout))
             if held and code == 0:  # the next day arrives: the daily retrain runs again
                 _ingest(settings, held, "the next day's data", time.monotonic())
-                code = _report_run(stack.trigger_and_follow(timeout=timeout))
+                # every org, whatever the retrain policy says: a second version per org
+                # gives the rollback DAG a target from the first minutes
+                code = _report_run(
+                    stack.trigger_and_follow(conf={"retrain": "all"}, timeout=timeout)
+                )
         _banner(stack, sample_key(settings))  # a key for acme when it has none yet
         if detach:
             raise typer.Exit(code)

@@ -49,6 +49,7 @@ from socialsuggest.training.fanout import (
 from socialsuggest.training.job import OrgResult
 from socialsuggest.training.metrics import evaluate_model
 from socialsuggest.training.plots import training_plots
+from socialsuggest.training.policy import CONFIG_TAG, RetrainPolicy, config_sha, plan_retrain
 
 log = logging.getLogger(__name__)
 FAMILY = "tags"
@@ -75,6 +76,8 @@ class OrgOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
     reused: bool = False  # same data and code as an existing version: nothing registered
+    #: Not retrained: production is still fresh (why, from the retrain policy).
+    fresh: str | None = None
 
 
 @dataclass
@@ -203,6 +206,7 @@ def publish(
             **gate.as_tags(),
             "dry_run": str(dry_run).lower(),
             FINGERPRINT_TAG: result.fingerprint,
+            CONFIG_TAG: config_sha(result.model.config),
         }
         if erased:
             candidate.extra_tags["replaces_erased_data_model"] = "true"
@@ -290,6 +294,7 @@ def run_tags_cycle(
     gate_config: GateConfig | None = None,
     actor: str = "daily-cycle",
     say: Say | None = None,
+    retrain: RetrainPolicy | None = None,
 ) -> TagsCycleReport:
     """Preprocess, then train, gate, register and promote (the CLI's ``run``/``train``)."""
     say = say or (lambda message: log.info("%s", message))
@@ -304,7 +309,7 @@ def run_tags_cycle(
     )
     outcomes = train_and_publish(
         settings, registry, orgs or processed_orgs(lake), engine=engine, dry_run=dry_run,
-        config=config, gate_config=gate_config, actor=actor, say=say, spark=spark,
+        config=config, gate_config=gate_config, actor=actor, say=say, spark=spark, retrain=retrain,
     )  # fmt: skip
     return TagsCycleReport(pre.summary(), outcomes, engine, round(time.perf_counter() - started, 1))
 
@@ -321,8 +326,13 @@ def train_and_publish(
     actor: str = "daily-cycle",
     say: Say | None = None,
     spark: SparkSession | None = None,
+    retrain: RetrainPolicy | None = None,
 ) -> list[OrgOutcome]:
-    """Train these orgs on processed data, gate, register, promote (a DAG task per batch)."""
+    """Train these orgs on processed data, gate, register, promote (a DAG task per batch).
+
+    ``retrain`` decides which of them are trained (default: all); the others keep
+    their production model and come back as outcomes with ``fresh`` set.
+    """
     say = say or (lambda message: log.info("%s", message))
     lake = Lake.from_settings(settings)
     config = config or TagModelConfig()
@@ -330,8 +340,20 @@ def train_and_publish(
     erased = {org: ids for org, ids in queue.pending().items() if org in orgs}
     if erased:
         say(f"privacy: {len(erased)} orgs must replace models trained on erased data")
-    say(f"train: {len(orgs)} orgs with engine={engine}")
     as_of = datetime.now(UTC)
+    plan = plan_retrain(
+        lake, registry, orgs, family=FAMILY, policy=retrain or RetrainPolicy(),
+        config=config, as_of=as_of, erased=erased,
+    )  # fmt: skip
+    if plan.fresh:
+        say(f"retrain policy: {len(plan.fresh)} of {len(orgs)} orgs fresh, not retrained")
+    fresh = [
+        OrgOutcome(org=org, trained=False, fresh=reason, production_before=plan.production[org],
+                   production_after=plan.production[org])
+        for org, reason in plan.fresh.items()
+    ]  # fmt: skip
+    orgs = plan.train
+    say(f"train: {len(orgs)} orgs with engine={engine}")
 
     def trained(result: OrgResult) -> None:
         state = "ok" if result.ok else f"FAILED ({(result.error or '').splitlines()[0]})"
@@ -342,7 +364,7 @@ def train_and_publish(
         results = train_orgs_spark(session, lake, orgs, config, as_of=as_of, progress=trained)
     else:
         results = train_orgs_local(settings, orgs, config, as_of=as_of, progress=trained)
-    outcomes = []
+    outcomes = fresh
     # one integration-gate serving process for the batch: started by the first candidate
     # that passes the model gates, stopped when the batch is done (or fails)
     with GateServer(registry.tracking_uri, family=FAMILY) as gate_server:

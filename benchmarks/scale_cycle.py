@@ -1,0 +1,427 @@
+"""How the daily cycle's cost grows with data: synthetic lakes of N messages over M orgs.
+
+Usage: python benchmarks/scale_cycle.py --grid 100000x100 1000000x100 1000000x1000
+       python benchmarks/scale_cycle.py --quick          (20k x 20: a smoke run)
+       ... --compare-engines   also train every org with Spark applyInPandas and the pool
+       ... --keep DIR          keep each grid point's generated sample in DIR/<point>/
+
+For each grid point, on a fresh lake and a fresh MLflow server (real ones):
+
+* **full**: the sample's first 29 days are ingested, then the tag cycle runs from an
+  empty processed zone: Spark preprocessing of every partition, training of every
+  org in the local process pool, gates, registration and promotion of each org;
+* **increment**: the held-back 30th day is ingested and the same cycle runs again,
+  as the scheduled retrain the next morning does;
+* with ``--compare-engines``: training only (no publishing), every org, once in the
+  local pool and once with Spark ``groupBy(org).applyInPandas`` (``local[2]``).
+
+The report gives each step's seconds, per-org training throughput (examples/s of one
+worker), peak memory (driver; largest pool worker), the ratio increment / full, and
+fits ``seconds = a * messages ** b`` per org count over the grid, with a plot.
+Writes ``benchmarks/reports/scale_cycle.md`` and ``scale_cycle.png`` (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from common import log_report, machine
+from socialsuggest.config import Settings, load_settings
+from socialsuggest.ingest import ingest_paths
+from socialsuggest.lake import Lake
+from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.pipeline.tags_cycle import train_and_publish
+from socialsuggest.processing.spark import get_spark, stop_spark
+from socialsuggest.processing.tags import FAMILY, preprocess_tags
+from socialsuggest.registry import Registry
+from socialsuggest.registry.server import free_port, start_server
+from socialsuggest.sampledata import generate
+from socialsuggest.training.fanout import processed_orgs, train_orgs_local, train_orgs_spark
+from socialsuggest.training.policy import RetrainPolicy
+
+REPORTS = Path(__file__).parent / "reports"
+END = date(2026, 11, 1)
+DAYS = 30
+#: The default model under another fingerprint (no org's vocabulary reaches the cap).
+SAME_MODEL = TagModelConfig(max_features=99_999)
+
+
+def say(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+@dataclass
+class Cycle:
+    """One run of the cycle: seconds per step and what it did."""
+
+    ingest_s: float = 0.0
+    preprocess_s: float = 0.0
+    train_s: float = 0.0
+    publish_s: float = 0.0
+    partitions: int = 0
+    orgs_trained: int = 0
+    orgs_fresh: int = 0
+    examples: int = 0
+    worker_seconds: float = 0.0
+    versions: int = 0
+    promoted: int = 0
+
+    @property
+    def total_s(self) -> float:
+        return self.ingest_s + self.preprocess_s + self.train_s + self.publish_s
+
+
+@dataclass
+class Point:
+    messages: int
+    orgs: int
+    generate_s: float = 0.0
+    spark_start_s: float = 0.0
+    full: Cycle = field(default_factory=Cycle)
+    increment: Cycle = field(default_factory=Cycle)
+    increment_all: Cycle = field(default_factory=Cycle)
+    engines: dict[str, float] = field(default_factory=dict)
+    driver_peak_mib: float = 0.0
+    worker_peak_mib: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.messages:,} msgs / {self.orgs:,} orgs"
+
+
+def settings_for(home: Path) -> Settings:
+    return load_settings(
+        home=home, lake_root=str(home / "lake"), catalog_url="", profile="embedded"
+    )
+
+
+def run_cycle_step(
+    settings: Settings,
+    registry: Registry,
+    paths: list[Path],
+    spark: Any,
+    config: TagModelConfig,
+    retrain: RetrainPolicy,
+) -> Cycle:
+    """Ingest these files, then preprocess, train and publish as the daily cycle does."""
+    cycle = Cycle()
+    lake = Lake.from_settings(settings)
+    started = time.perf_counter()
+    ingest_paths(lake, paths, flush_rows=settings.ingest_flush_rows)
+    cycle.ingest_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    pre = preprocess_tags(spark, lake, settings=settings)
+    cycle.preprocess_s = time.perf_counter() - started
+    cycle.partitions = pre.partitions_processed
+
+    # train_and_publish reports each org as it finishes training, then each registration;
+    # the first registry line marks the end of training (the pool finishes every org first)
+    marks: list[tuple[float, str]] = []
+    started = time.perf_counter()
+
+    def noted(message: str) -> None:
+        marks.append((time.perf_counter(), message))
+        if message.startswith(("train: ", "integration gate")) and " orgs with " not in message:
+            return  # one line per org is too much for thousands of orgs
+        say(f"  {message}")
+
+    outcomes = train_and_publish(
+        settings, registry, processed_orgs(lake), config=config, say=noted, spark=spark,
+        retrain=retrain,
+    )  # fmt: skip
+    ended = time.perf_counter()
+    publish_start = next(
+        (t for t, m in marks if m.startswith(("registry:", "integration gate"))), ended
+    )
+    cycle.train_s = publish_start - started
+    cycle.publish_s = ended - publish_start
+    cycle.orgs_trained = sum(o.trained for o in outcomes)
+    cycle.orgs_fresh = sum(bool(o.fresh) for o in outcomes)
+    cycle.worker_seconds = sum(o.train_seconds for o in outcomes)
+    cycle.versions = sum(o.version is not None and not o.reused for o in outcomes)
+    cycle.promoted = sum(o.promoted for o in outcomes)
+    # every processed example of every org (train + validation + test): what was read
+    cycle.examples = sum(s.rows for s in lake.stats("processed", FAMILY))
+    return cycle
+
+
+def compare_engines(settings: Settings, spark: Any, config: TagModelConfig) -> dict[str, float]:
+    """Train every org (no publishing) with each engine, on the same processed lake."""
+    lake = Lake.from_settings(settings)
+    orgs = processed_orgs(lake)
+    as_of = datetime.now(UTC)
+    seconds = {}
+    started = time.perf_counter()
+    local = train_orgs_local(settings, orgs, config, as_of=as_of)
+    seconds["local pool"] = time.perf_counter() - started
+    started = time.perf_counter()
+    remote = train_orgs_spark(spark, lake, orgs, config, as_of=as_of)
+    seconds["spark applyInPandas"] = time.perf_counter() - started
+    bad = [r.org for r in local + remote if not r.ok]
+    if bad:
+        raise RuntimeError(f"engines: {len(bad)} orgs failed to train: {bad[:5]}")
+    return seconds
+
+
+def sample_files(sample: Path) -> tuple[list[Path], list[Path]]:
+    """All files but the newest day's, and the newest day's (the increment)."""
+    files = sorted(sample.rglob("*.jsonl"))
+    last = max(p.stem for p in files if p.parent.name == "messages")
+    return [p for p in files if p.stem != last], [p for p in files if p.stem == last]
+
+
+def measure(point: Point, work: Path, args: argparse.Namespace) -> None:
+    sample, home = work / "sample", work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    settings = settings_for(home)
+    if not (sample / "manifest.json").is_file():
+        shutil.rmtree(sample, ignore_errors=True)
+        started = time.perf_counter()
+        generate(
+            sample,
+            datasets_dir=settings.resolved_datasets_dir,
+            orgs=point.orgs,
+            messages=point.messages,
+            days=DAYS,
+            end=END,
+            seed=1,
+        )
+        point.generate_s = time.perf_counter() - started
+        say(f"generated {point.label} in {point.generate_s:.0f}s")
+    history, newest = sample_files(sample)
+    home.mkdir(parents=True)
+    server = start_server(home, port=free_port())
+    try:
+        registry = Registry(server.url)
+        config = TagModelConfig()
+        started = time.perf_counter()
+        spark = get_spark(settings)
+        point.spark_start_s = time.perf_counter() - started
+        scheduled = RetrainPolicy.from_settings(settings, "changed")
+        say(f"{point.label}: full cycle (29 days)")
+        point.full = run_cycle_step(settings, registry, history, spark, config, scheduled)
+        say(f"{point.label}: full {json.dumps(cycle_dict(point.full))}")
+        say(f"{point.label}: increment (day 30), retrain policy 'changed'")
+        point.increment = run_cycle_step(settings, registry, newest, spark, config, scheduled)
+        say(f"{point.label}: increment {json.dumps(cycle_dict(point.increment))}")
+        # what the increment costs when every org is retrained anyway: a config with the
+        # same model but another fingerprint, so every org trains and registers again
+        say(f"{point.label}: every org retrained on the 30 days (retrain 'all')")
+        everything = RetrainPolicy(mode="all")
+        point.increment_all = run_cycle_step(settings, registry, [], spark, SAME_MODEL, everything)
+        point.increment_all.ingest_s = point.increment.ingest_s
+        point.increment_all.preprocess_s = point.increment.preprocess_s
+        say(f"{point.label}: increment, all {json.dumps(cycle_dict(point.increment_all))}")
+        if args.compare_engines and point.messages <= args.engines_max:
+            point.engines = compare_engines(settings, spark, config)
+            say(f"{point.label}: engines {point.engines}")
+    finally:
+        stop_spark()
+        server.stop()
+    point.driver_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    point.worker_peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        shutil.rmtree(home, ignore_errors=True)  # keep the sample, not the lake
+
+
+def cycle_dict(cycle: Cycle) -> dict[str, Any]:
+    return {
+        "ingest_s": round(cycle.ingest_s, 1),
+        "preprocess_s": round(cycle.preprocess_s, 1),
+        "train_s": round(cycle.train_s, 1),
+        "publish_s": round(cycle.publish_s, 1),
+        "total_s": round(cycle.total_s, 1),
+        "partitions": cycle.partitions,
+        "orgs_trained": cycle.orgs_trained,
+        "orgs_fresh": cycle.orgs_fresh,
+        "examples": cycle.examples,
+        "versions": cycle.versions,
+        "promoted": cycle.promoted,
+    }
+
+
+def fit_power(points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """Least squares of log(seconds) on log(messages): seconds = a * messages ** b."""
+    if len(points) < 2:
+        return None
+    xs = [math.log(x) for x, _ in points]
+    ys = [math.log(y) for _, y in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    return math.exp(my - b * mx), b
+
+
+def plot(points: list[Point], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for orgs in sorted({p.orgs for p in points}):
+        mine = sorted((p for p in points if p.orgs == orgs), key=lambda p: p.messages)
+        xs = [p.messages for p in mine]
+        left.plot(xs, [p.full.total_s for p in mine], "o-", label=f"full, {orgs} orgs")
+        left.plot(xs, [p.increment.total_s for p in mine], "s--", label=f"increment, {orgs} orgs")
+        left.plot(
+            xs, [p.increment_all.total_s for p in mine], "^:", label=f"increment, all, {orgs} orgs"
+        )
+        right.plot(
+            xs,
+            [p.full.examples / p.full.worker_seconds if p.full.worker_seconds else 0 for p in mine],
+            "o-",
+            label=f"{orgs} orgs",
+        )
+    left.set(xscale="log", yscale="log", xlabel="messages in the lake", ylabel="cycle seconds")
+    left.set_title("Daily cycle: full vs one day's increment")
+    right.set(xscale="log", xlabel="messages in the lake", ylabel="examples / s per worker")
+    right.set_title("Per-org training throughput")
+    for axis in (left, right):
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def write_report(points: list[Point], out: Path, command: str) -> None:
+    rows = []
+    for p in points:
+        runs = (("full", p.full), ("increment", p.increment), ("increment, all", p.increment_all))
+        for name, c in runs:
+            throughput = c.examples / c.worker_seconds if c.worker_seconds else 0
+            rows.append(
+                f"| {p.messages:,} | {p.orgs:,} | {name} | {c.ingest_s:.0f} | {c.preprocess_s:.0f} "
+                f"| {c.train_s:.0f} | {c.publish_s:.0f} | **{c.total_s:.0f}** | {c.partitions:,} "
+                f"| {c.examples:,} | {throughput:,.0f} | {c.orgs_trained} | {c.orgs_fresh} "
+                f"| {c.versions} |"
+            )
+    lines = [
+        "# The daily cycle at scale",
+        "",
+        f"- machine: {machine()}",
+        f"- command: `{command}`",
+        f"- date: {date.today()}",
+        "- what runs: real Spark (`local[2]`), a real MLflow server (SQLite, one worker), the",
+        "  local training pool (2 workers); each grid point on a fresh lake and registry.",
+        "  *full* = 29 days ingested and the cycle run from nothing; *increment* = day 30",
+        "  ingested and the cycle run again as the next morning's schedule runs it (retrain",
+        "  policy `changed`: orgs whose model is stale are retrained, the rest keep serving);",
+        "  *increment, all* = the same increment with every org retrained (`retrain=all`).",
+        "",
+        "## Seconds per step",
+        "",
+        "| messages | orgs | run | ingest | preprocess | train | publish | total | partitions "
+        "| examples | examples/s per worker | trained | kept (fresh) | versions |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "*publish* = gates, registration, the integration gate's serving process and",
+        "promotion for every org. *examples/s per worker* = the orgs' processed examples /",
+        "the sum of the orgs' own training seconds (one worker's throughput).",
+        "",
+        "## Increment against full",
+        "",
+        "| messages | orgs | full s | increment s | ratio | ratio if all retrained | ingest "
+        "| preprocess | train+publish |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        f, i = p.full, p.increment
+        ratio = i.total_s / f.total_s if f.total_s else 0
+        ratio_all = p.increment_all.total_s / f.total_s if f.total_s else 0
+        lines.append(
+            f"| {p.messages:,} | {p.orgs:,} | {f.total_s:.0f} | {i.total_s:.0f} | **{ratio:.2f}** "
+            f"| {ratio_all:.2f} "
+            f"| {i.ingest_s / max(f.ingest_s, 1e-9):.2f} "
+            f"| {i.preprocess_s / max(f.preprocess_s, 1e-9):.2f} "
+            f"| {(i.train_s + i.publish_s) / max(f.train_s + f.publish_s, 1e-9):.2f} |"
+        )
+    lines += ["", "## How cost grows (fit of seconds = a · messages^b, full cycle)", ""]
+    lines += ["| orgs | b (total) | b (train) | b (preprocess) | points |", "|---|---|---|---|---|"]
+    for orgs in sorted({p.orgs for p in points}):
+        mine = [p for p in points if p.orgs == orgs]
+        fits = [
+            fit_power([(p.messages, getattr(p.full, attr) or 1e-3) for p in mine])
+            for attr in ("total_s", "train_s", "preprocess_s")
+        ]
+        text = [f"{f[1]:.2f}" if f else "–" for f in fits]
+        lines.append(f"| {orgs:,} | {' | '.join(text)} | {len(mine)} |")
+    lines += [
+        "",
+        "b = 1 is linear in the data; below 1, fixed costs (Spark start, per-org",
+        "registration) still dominate at the small end.",
+        "",
+        "## Memory and engines",
+        "",
+        "| messages | orgs | driver peak MiB | largest worker peak MiB | Spark start s "
+        "| local pool s | Spark applyInPandas s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        pool = p.engines.get("local pool")
+        spark = p.engines.get("spark applyInPandas")
+        lines.append(
+            f"| {p.messages:,} | {p.orgs:,} | {p.driver_peak_mib:.0f} | {p.worker_peak_mib:.0f} "
+            f"| {p.spark_start_s:.0f} | {f'{pool:.0f}' if pool else '–'} "
+            f"| {f'{spark:.0f}' if spark else '–'} |"
+        )
+    lines += [
+        "",
+        "Peaks are the process's and its children's maximum RSS since the script began, so",
+        "a later grid point's number includes the earlier ones' maxima.",
+        "",
+        f"![cost vs data size]({out.with_suffix('.png').name})",
+        "",
+    ]
+    out.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--grid", nargs="+", default=["100000x100", "1000000x100"])
+    parser.add_argument("--quick", action="store_true", help="one small point (20k x 20)")
+    parser.add_argument("--compare-engines", action="store_true")
+    parser.add_argument("--engines-max", type=int, default=1_000_000)
+    parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    grid = ["20000x20"] if args.quick else args.grid
+    out = args.out or REPORTS / ("scale_cycle_quick.md" if args.quick else "scale_cycle.md")
+    points = []
+    for item in grid:
+        messages, orgs = (int(x) for x in item.lower().split("x"))
+        point = Point(messages=messages, orgs=orgs)
+        work = (args.keep or Path(tempfile.mkdtemp(prefix="scale-"))) / item
+        measure(point, work, args)
+        points.append(point)
+        REPORTS.mkdir(exist_ok=True)
+        write_report(points, out, "python benchmarks/scale_cycle.py " + " ".join(sys.argv[1:]))
+        plot(points, out.with_suffix(".png"))
+        say(f"report: {out}")
+    metrics = {}
+    for p in points:
+        key = f"m{p.messages}_o{p.orgs}"
+        metrics |= {f"{key}.full_s": p.full.total_s, f"{key}.increment_s": p.increment.total_s}
+    log_report("scale-cycle", out, [out.with_suffix(".png")], metrics)
+
+
+if __name__ == "__main__":
+    main()

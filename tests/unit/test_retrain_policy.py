@@ -1,0 +1,123 @@
+"""The retrain policy's decision for one org, reason by reason (pure: no registry, no lake)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import pytest
+
+from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.registry import VersionInfo
+from socialsuggest.registry.registry import ERASED_TAG
+from socialsuggest.training.policy import CONFIG_TAG, RetrainPolicy, config_sha, why_retrain
+
+CONFIG = TagModelConfig()
+CODE = "abc123"
+NOW = datetime(2026, 11, 2, 6, tzinfo=UTC)
+
+
+def _production(**tags: str) -> VersionInfo:
+    return VersionInfo(
+        name="tags.acme",
+        version=3,
+        aliases=("production",),
+        tags={
+            "code_version": CODE,
+            CONFIG_TAG: config_sha(CONFIG),
+            "data_window.end": "2026-10-31T23:50:00+00:00",
+            **tags,
+        },
+        run_id="r",
+        created="2026-11-01T06:00:00+00:00",
+    )
+
+
+def _rows(old: int, new: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"org": "acme", "dt": [date(2026, 10, 31), date(2026, 11, 1)], "rows": [old, new]}
+    )
+
+
+def _lifecycle(created: str | None = None, archived: str | None = None) -> pd.DataFrame:
+    at = [pd.Timestamp(x) if x else pd.NaT for x in (created, archived)]
+    return pd.DataFrame(
+        {
+            "org_id": ["acme"],
+            "tag": ["billing"],
+            "created_at": pd.Series([at[0]], dtype="datetime64[us, UTC]"),
+            "archived_at": pd.Series([at[1]], dtype="datetime64[us, UTC]"),
+        }
+    )
+
+
+def _decide(
+    production: VersionInfo | None = None,
+    *,
+    rows: pd.DataFrame | None = None,
+    lifecycle: pd.DataFrame | None = None,
+    policy: RetrainPolicy | None = None,
+    config: TagModelConfig = CONFIG,
+    erased: bool = False,
+) -> tuple[bool, str]:
+    return why_retrain(
+        production,
+        rows=_rows(1000, 30) if rows is None else rows,
+        lifecycle=_lifecycle("2026-09-01") if lifecycle is None else lifecycle,
+        policy=policy or RetrainPolicy(mode="changed"),
+        config=config,
+        code=CODE,
+        as_of=NOW,
+        erased=erased,
+    )
+
+
+def test_a_fresh_model_is_kept_and_the_reason_gives_the_new_share() -> None:
+    retrain, reason = _decide(_production())
+    assert not retrain
+    assert reason.startswith("fresh: 2.9% new examples")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"production": None}, "no production model"),
+        ({"policy": RetrainPolicy(mode="all")}, "retrain mode 'all'"),
+        ({"erased": True}, "erased data"),
+        ({"production": _production(**{ERASED_TAG: "true"})}, "erased data"),
+        ({"production": _production(code_version="other")}, "code changed"),
+        ({"config": TagModelConfig(C=3.0)}, "model configuration changed"),
+        ({"lifecycle": _lifecycle(created="2026-11-01T09:00:00+00:00")}, "1 tags created"),
+        ({"lifecycle": _lifecycle("2026-09-01", "2026-11-01T10:00:00+00:00")}, "archived"),
+        ({"rows": _rows(1000, 60)}, "5.7% new examples"),
+        ({"policy": RetrainPolicy(mode="changed", max_age_days=0.5)}, "1.0 days old"),
+    ],
+)
+def test_each_staleness_retrains_and_says_why(kwargs: dict, expected: str) -> None:
+    production = kwargs.pop("production", _production())
+    retrain, reason = _decide(production, **kwargs)
+    assert retrain, reason
+    assert expected in reason
+
+
+def test_a_model_without_a_data_window_or_config_tag_is_retrained() -> None:
+    """Versions registered before the policy existed carry no config tag: retrain once."""
+    old = _production()
+    old.tags.pop(CONFIG_TAG)
+    assert _decide(old) == (True, "model configuration changed")
+    no_window = _production()
+    no_window.tags.pop("data_window.end")
+    assert _decide(no_window) == (True, "production has no data window")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("mode", "some", "retrain mode"),
+        ("min_new_fraction", 1.5, "min_new_fraction"),
+        ("max_age_days", 0, "max_age_days"),
+    ],
+)
+def test_bad_policy_values_are_refused_by_name(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RetrainPolicy(**{field: value})  # type: ignore[arg-type]
