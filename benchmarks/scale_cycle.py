@@ -18,7 +18,10 @@ For each grid point, on a fresh lake and a fresh MLflow server (real ones):
 The report gives each step's seconds, per-org training throughput (examples/s of one
 worker), peak memory (driver; largest pool worker), the ratio increment / full, and
 fits ``seconds = a * messages ** b`` per org count over the grid, with a plot.
-Writes ``benchmarks/reports/scale_cycle.md`` and ``scale_cycle.png`` (``--out``).
+Writes ``benchmarks/reports/scale_cycle.md`` and ``scale_cycle.png`` (``--out``), from
+``scale_cycle.json``, which keeps every grid point measured so far: a run adds or
+replaces its own points, so the grid can be measured a point at a time
+(``--render`` rewrites the report from the JSON alone).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -72,7 +75,11 @@ class Cycle:
     partitions: int = 0
     orgs_trained: int = 0
     orgs_fresh: int = 0
+    #: production edited (archived tags switched off), not refitted
+    orgs_edited: int = 0
     examples: int = 0
+    #: processed examples of the orgs this run trained (throughput's numerator)
+    examples_trained: int = 0
     worker_seconds: float = 0.0
     versions: int = 0
     promoted: int = 0
@@ -80,6 +87,11 @@ class Cycle:
     @property
     def total_s(self) -> float:
         return self.ingest_s + self.preprocess_s + self.train_s + self.publish_s
+
+    @property
+    def throughput(self) -> float:
+        """Examples per second of one training worker (the orgs' own seconds)."""
+        return self.examples_trained / self.worker_seconds if self.worker_seconds else 0.0
 
 
 @dataclass
@@ -94,6 +106,8 @@ class Point:
     engines: dict[str, float] = field(default_factory=dict)
     driver_peak_mib: float = 0.0
     worker_peak_mib: float = 0.0
+    command: str = ""
+    measured_on: str = ""
 
     @property
     def label(self) -> str:
@@ -147,13 +161,18 @@ def run_cycle_step(
     )
     cycle.train_s = publish_start - started
     cycle.publish_s = ended - publish_start
-    cycle.orgs_trained = sum(o.trained for o in outcomes)
+    cycle.orgs_trained = sum(o.trained and o.refit for o in outcomes)
+    cycle.orgs_edited = sum(o.trained and not o.refit for o in outcomes)
     cycle.orgs_fresh = sum(bool(o.fresh) for o in outcomes)
     cycle.worker_seconds = sum(o.train_seconds for o in outcomes)
     cycle.versions = sum(o.version is not None and not o.reused for o in outcomes)
     cycle.promoted = sum(o.promoted for o in outcomes)
-    # every processed example of every org (train + validation + test): what was read
-    cycle.examples = sum(s.rows for s in lake.stats("processed", FAMILY))
+    # every processed example (train + validation + test) of every org / the trained ones
+    per_org: dict[str, int] = {}
+    for f in lake.files("processed", FAMILY):
+        per_org[f.org] = per_org.get(f.org, 0) + lake.num_rows(f.key)
+    cycle.examples = sum(per_org.values())
+    cycle.examples_trained = sum(per_org.get(o.org, 0) for o in outcomes if o.trained and o.refit)
     return cycle
 
 
@@ -248,6 +267,7 @@ def cycle_dict(cycle: Cycle) -> dict[str, Any]:
         "partitions": cycle.partitions,
         "orgs_trained": cycle.orgs_trained,
         "orgs_fresh": cycle.orgs_fresh,
+        "orgs_edited": cycle.orgs_edited,
         "examples": cycle.examples,
         "versions": cycle.versions,
         "promoted": cycle.promoted,
@@ -280,12 +300,16 @@ def plot(points: list[Point], out: Path) -> None:
         xs = [p.messages for p in mine]
         left.plot(xs, [p.full.total_s for p in mine], "o-", label=f"full, {orgs} orgs")
         left.plot(xs, [p.increment.total_s for p in mine], "s--", label=f"increment, {orgs} orgs")
+        measured = [p for p in mine if p.increment_all.total_s]
         left.plot(
-            xs, [p.increment_all.total_s for p in mine], "^:", label=f"increment, all, {orgs} orgs"
+            [p.messages for p in measured],
+            [p.increment_all.total_s for p in measured],
+            "^:",
+            label=f"increment, all, {orgs} orgs",
         )
         right.plot(
             xs,
-            [p.full.examples / p.full.worker_seconds if p.full.worker_seconds else 0 for p in mine],
+            [p.full.throughput for p in mine],
             "o-",
             label=f"{orgs} orgs",
         )
@@ -306,36 +330,41 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
     for p in points:
         runs = (("full", p.full), ("increment", p.increment), ("increment, all", p.increment_all))
         for name, c in runs:
-            throughput = c.examples / c.worker_seconds if c.worker_seconds else 0
+            if not c.total_s:  # not measured at this point (see the report's notes)
+                continue
+            throughput = f"{c.throughput:,.0f}" if c.throughput else "–"
             rows.append(
                 f"| {p.messages:,} | {p.orgs:,} | {name} | {c.ingest_s:.0f} | {c.preprocess_s:.0f} "
                 f"| {c.train_s:.0f} | {c.publish_s:.0f} | **{c.total_s:.0f}** | {c.partitions:,} "
-                f"| {c.examples:,} | {throughput:,.0f} | {c.orgs_trained} | {c.orgs_fresh} "
-                f"| {c.versions} |"
+                f"| {c.examples:,} | {throughput} | {c.orgs_trained} | {c.orgs_edited} "
+                f"| {c.orgs_fresh} | {c.versions} |"
             )
     lines = [
         "# The daily cycle at scale",
         "",
         f"- machine: {machine()}",
-        f"- command: `{command}`",
-        f"- date: {date.today()}",
+        "- commands (each grid point's own, merged from the JSON results):",
+        *sorted({f"  - `{p.command or command}` ({p.measured_on})" for p in points}),
         "- what runs: real Spark (`local[2]`), a real MLflow server (SQLite, one worker), the",
         "  local training pool (2 workers); each grid point on a fresh lake and registry.",
         "  *full* = 29 days ingested and the cycle run from nothing; *increment* = day 30",
         "  ingested and the cycle run again as the next morning's schedule runs it (retrain",
-        "  policy `changed`: orgs whose model is stale are retrained, the rest keep serving);",
+        "  policy `changed`: orgs whose model is stale are refitted, orgs whose only change",
+        "  is a newly archived tag get production with that tag switched off, no refit, and",
+        "  the rest keep serving);",
         "  *increment, all* = the same increment with every org retrained (`retrain=all`).",
         "",
         "## Seconds per step",
         "",
         "| messages | orgs | run | ingest | preprocess | train | publish | total | partitions "
-        "| examples | examples/s per worker | trained | kept (fresh) | versions |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| examples | examples/s per worker | refit | archived tags off | kept (fresh) "
+        "| versions |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         "*publish* = gates, registration, the integration gate's serving process and",
-        "promotion for every org. *examples/s per worker* = the orgs' processed examples /",
-        "the sum of the orgs' own training seconds (one worker's throughput).",
+        "promotion for every org. *examples/s per worker* = the trained orgs' processed",
+        "examples / the sum of their own training seconds (one worker's throughput).",
         "",
         "## Increment against full",
         "",
@@ -346,10 +375,10 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
     for p in points:
         f, i = p.full, p.increment
         ratio = i.total_s / f.total_s if f.total_s else 0
-        ratio_all = p.increment_all.total_s / f.total_s if f.total_s else 0
+        ratio_all = p.increment_all.total_s / f.total_s if f.total_s else 0.0
         lines.append(
             f"| {p.messages:,} | {p.orgs:,} | {f.total_s:.0f} | {i.total_s:.0f} | **{ratio:.2f}** "
-            f"| {ratio_all:.2f} "
+            f"| {f'{ratio_all:.2f}' if ratio_all else 'not measured'} "
             f"| {i.ingest_s / max(f.ingest_s, 1e-9):.2f} "
             f"| {i.preprocess_s / max(f.preprocess_s, 1e-9):.2f} "
             f"| {(i.train_s + i.publish_s) / max(f.train_s + f.publish_s, 1e-9):.2f} |"
@@ -379,9 +408,9 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
         pool = p.engines.get("local pool")
         spark = p.engines.get("spark applyInPandas")
         lines.append(
-            f"| {p.messages:,} | {p.orgs:,} | {p.driver_peak_mib:.0f} | {p.worker_peak_mib:.0f} "
-            f"| {p.spark_start_s:.0f} | {f'{pool:.0f}' if pool else '–'} "
-            f"| {f'{spark:.0f}' if spark else '–'} |"
+            f"| {p.messages:,} | {p.orgs:,} | {_mib(p.driver_peak_mib)} "
+            f"| {_mib(p.worker_peak_mib)} | {_mib(p.spark_start_s)} | {_mib(pool or 0)} "
+            f"| {_mib(spark or 0)} |"
         )
     lines += [
         "",
@@ -394,6 +423,28 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
     out.write_text("\n".join(lines))
 
 
+def _mib(value: float) -> str:
+    return f"{value:.0f}" if value else "–"
+
+
+def save_points(points: list[Point], path: Path) -> None:
+    """Merge these points into the JSON next to the report (same grid point: replaced)."""
+    known = {(p.messages, p.orgs): p for p in load_points(path)}
+    known |= {(p.messages, p.orgs): p for p in points}
+    rows = [asdict(p) for _, p in sorted(known.items())]
+    path.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def load_points(path: Path) -> list[Point]:
+    if not path.is_file():
+        return []
+    points = []
+    for row in json.loads(path.read_text()):
+        cycles = {k: Cycle(**row.pop(k)) for k in ("full", "increment", "increment_all")}
+        points.append(Point(**row, **cycles))
+    return points
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--grid", nargs="+", default=["100000x100", "1000000x100"])
@@ -402,19 +453,31 @@ def main() -> None:
     parser.add_argument("--engines-max", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the report from its JSON results"
+    )
     args = parser.parse_args()
-    grid = ["20000x20"] if args.quick else args.grid
+    grid = [] if args.render else ["20000x20"] if args.quick else args.grid
     out = args.out or REPORTS / ("scale_cycle_quick.md" if args.quick else "scale_cycle.md")
+    results = out.with_suffix(".json")  # every grid point measured so far, merged
+    command = "python benchmarks/scale_cycle.py " + " ".join(sys.argv[1:])
+    if args.render:
+        write_report(load_points(results), out, command)
+        plot(load_points(results), out.with_suffix(".png"))
+        return
     points = []
     for item in grid:
         messages, orgs = (int(x) for x in item.lower().split("x"))
-        point = Point(messages=messages, orgs=orgs)
+        point = Point(messages=messages, orgs=orgs, command=command,
+                      measured_on=date.today().isoformat())  # fmt: skip
         work = (args.keep or Path(tempfile.mkdtemp(prefix="scale-"))) / item
         measure(point, work, args)
         points.append(point)
         REPORTS.mkdir(exist_ok=True)
-        write_report(points, out, "python benchmarks/scale_cycle.py " + " ".join(sys.argv[1:]))
-        plot(points, out.with_suffix(".png"))
+        save_points(points, results)
+        everything = load_points(results)
+        write_report(everything, out, command)
+        plot(everything, out.with_suffix(".png"))
         say(f"report: {out}")
     metrics = {}
     for p in points:

@@ -19,15 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 
 from socialsuggest.config import Settings, load_settings
+from socialsuggest.ingest import ingest_events
 from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.models.tags.model import _dense
 from socialsuggest.pipeline import CycleSummary, run_cycle
 from socialsuggest.pipeline.tags_cycle import publish, run_tags_cycle, train_and_publish
-from socialsuggest.processing.splits import load_examples, load_tag_lifecycle
+from socialsuggest.processing.splits import (
+    VALID_FRAC,
+    load_examples,
+    load_tag_lifecycle,
+    time_split,
+)
 from socialsuggest.quality import GateConfig
 from socialsuggest.registry import (
     PRODUCTION,
@@ -587,6 +595,41 @@ def test_the_integration_gate_blocks_a_candidate_that_only_loads_in_the_training
     assert before is not None and after is not None and after.version == before.version
     with pytest.raises(RegistryError, match="rejected"):
         registry.promote(name, blocked.version, actor="test", reason="force it")
+
+
+def test_an_archived_tag_is_switched_off_in_production_without_a_refit(
+    cycle: CycleSummary, settings: Settings, registry: Registry
+) -> None:
+    """Last in the module (it changes production). A tag archived after production's
+    data window: the scheduled retrain edits production (tag off, no fit), registers it
+    as a new version that keeps production's data window, and the others stay fresh."""
+    lake = Lake.from_settings(settings)
+    org = cycle.tags.orgs[0].org  # type: ignore[union-attr]
+    name = f"tags.{org}"
+    before = registry.version_by_alias(name, PRODUCTION)
+    assert before is not None
+    model = registry.load_version(before).model
+    _, _, test = time_split(load_examples(lake, org), VALID_FRAC, 0.1)
+    in_test = {t for tags in test["tags"] for t in tags}
+    tag = next(t for t in model.recent_tags if t not in in_test)  # no metric can move
+    ingest_events(lake, [{
+        "event_type": "tag_lifecycle", "schema_version": 1, "org_id": org, "tag": tag,
+        "action": "archived", "at": datetime.now(UTC).isoformat(), "actor_id": "ag-test",
+    }])  # fmt: skip
+    orgs = [o.org for o in cycle.tags.orgs]  # type: ignore[union-attr]
+    changed = RetrainPolicy(mode="changed")
+    outcomes = {o.org: o for o in train_and_publish(settings, registry, orgs, retrain=changed)}
+    edited = outcomes.pop(org)
+    assert edited.trained and not edited.refit and edited.promoted, edited
+    assert all(o.fresh for o in outcomes.values()), outcomes
+    after = registry.version_by_alias(name, PRODUCTION)
+    assert after is not None and after.version == edited.version != before.version
+    assert after.tags["data_window.end"] == before.tags["data_window.end"]
+    served = registry.load_version(after).model
+    assert tag in served.archived and tag not in served.recent_tags
+    assert np.array_equal(_dense(served.coef), _dense(model.coef))  # the same fit
+    suggested = served.suggest(test, k=5, mode="hybrid")
+    assert all(s.tag != tag for row in suggested for s in row)
 
 
 def _alive(pid: int) -> bool:

@@ -59,7 +59,7 @@ def _decide(
     policy: RetrainPolicy | None = None,
     config: TagModelConfig = CONFIG,
     erased: bool = False,
-) -> tuple[bool, str]:
+) -> tuple[str, str]:
     return why_retrain(
         production,
         rows=_rows(1000, 30) if rows is None else rows,
@@ -73,8 +73,8 @@ def _decide(
 
 
 def test_a_fresh_model_is_kept_and_the_reason_gives_the_new_share() -> None:
-    retrain, reason = _decide(_production())
-    assert not retrain
+    action, reason = _decide(_production())
+    assert action == "keep"
     assert reason.startswith("fresh: 2.9% new examples")
 
 
@@ -88,26 +88,37 @@ def test_a_fresh_model_is_kept_and_the_reason_gives_the_new_share() -> None:
         ({"production": _production(code_version="other")}, "code changed"),
         ({"config": TagModelConfig(C=3.0)}, "model configuration changed"),
         ({"lifecycle": _lifecycle(created="2026-11-01T09:00:00+00:00")}, "1 tags created"),
-        ({"lifecycle": _lifecycle("2026-09-01", "2026-11-01T10:00:00+00:00")}, "archived"),
         ({"rows": _rows(1000, 60)}, "5.7% new examples"),
         ({"policy": RetrainPolicy(mode="changed", max_age_days=0.5)}, "1.0 days old"),
     ],
 )
 def test_each_staleness_retrains_and_says_why(kwargs: dict, expected: str) -> None:
     production = kwargs.pop("production", _production())
-    retrain, reason = _decide(production, **kwargs)
-    assert retrain, reason
+    action, reason = _decide(production, **kwargs)
+    assert action == "train", reason
     assert expected in reason
+
+
+def test_tags_archived_since_the_window_only_switch_them_off_in_production() -> None:
+    """Nothing to learn: the production model is edited, not refitted; but enough new
+    data on top of an archive still means a retrain."""
+    archived = _lifecycle("2026-09-01", "2026-11-01T10:00:00+00:00")
+    action, reason = _decide(_production(), lifecycle=archived)
+    assert action == "archive"
+    assert reason.startswith("1 tags archived since the data window")
+    assert _decide(_production(), lifecycle=archived, rows=_rows(1000, 60))[0] == "train"
+    before_window = _lifecycle("2026-09-01", "2026-10-15T10:00:00+00:00")
+    assert _decide(_production(), lifecycle=before_window)[0] == "keep"
 
 
 def test_a_model_without_a_data_window_or_config_tag_is_retrained() -> None:
     """Versions registered before the policy existed carry no config tag: retrain once."""
     old = _production()
     old.tags.pop(CONFIG_TAG)
-    assert _decide(old) == (True, "model configuration changed")
+    assert _decide(old) == ("train", "model configuration changed")
     no_window = _production()
     no_window.tags.pop("data_window.end")
-    assert _decide(no_window) == (True, "production has no data window")
+    assert _decide(no_window) == ("train", "production has no data window")
 
 
 @pytest.mark.parametrize(

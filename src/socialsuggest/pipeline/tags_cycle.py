@@ -27,6 +27,7 @@ from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
 from socialsuggest.privacy.retrain import RetrainQueue
 from socialsuggest.processing.spark import get_spark
+from socialsuggest.processing.splits import load_examples, load_tag_lifecycle
 from socialsuggest.processing.tags import preprocess_tags
 from socialsuggest.quality import GateConfig, model_gate
 from socialsuggest.quality.integration import GateServer, TagVocabulary, integration_gate
@@ -46,7 +47,7 @@ from socialsuggest.training.fanout import (
     train_orgs_local,
     train_orgs_spark,
 )
-from socialsuggest.training.job import OrgResult
+from socialsuggest.training.job import OrgResult, archive_in_model
 from socialsuggest.training.metrics import evaluate_model
 from socialsuggest.training.plots import training_plots
 from socialsuggest.training.policy import CONFIG_TAG, RetrainPolicy, config_sha, plan_retrain
@@ -76,6 +77,8 @@ class OrgOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
     reused: bool = False  # same data and code as an existing version: nothing registered
+    #: False: production's model with newly archived tags switched off (retrain policy)
+    refit: bool = True
     #: Not retrained: production is still fresh (why, from the retrain policy).
     fresh: str | None = None
 
@@ -173,7 +176,7 @@ def publish(
     """
     name = model_name(FAMILY, result.org)
     outcome = OrgOutcome(org=result.org, trained=result.ok, error=result.error,
-                         train_seconds=round(result.seconds, 2))  # fmt: skip
+                         train_seconds=round(result.seconds, 2), refit=result.refit)  # fmt: skip
     if not result.ok or result.model is None or result.test is None:
         return outcome
     before = registry.version_by_alias(name, PRODUCTION)
@@ -345,13 +348,20 @@ def train_and_publish(
         lake, registry, orgs, family=FAMILY, policy=retrain or RetrainPolicy(),
         config=config, as_of=as_of, erased=erased,
     )  # fmt: skip
-    if plan.fresh:
-        say(f"retrain policy: {len(plan.fresh)} of {len(orgs)} orgs fresh, not retrained")
+    if plan.fresh or plan.archive:
+        say(
+            f"retrain policy: of {len(orgs)} orgs, {len(plan.fresh)} fresh (kept), "
+            f"{len(plan.archive)} only switch archived tags off, {len(plan.train)} retrained"
+        )
     fresh = [
-        OrgOutcome(org=org, trained=False, fresh=reason, production_before=plan.production[org],
-                   production_after=plan.production[org])
+        OrgOutcome(org=org, trained=False, fresh=reason,
+                   production_before=plan.production[org].version,
+                   production_after=plan.production[org].version)
         for org, reason in plan.fresh.items()
     ]  # fmt: skip
+    edited = [
+        _archive_in_production(lake, registry, plan.production[org], as_of) for org in plan.archive
+    ]
     orgs = plan.train
     say(f"train: {len(orgs)} orgs with engine={engine}")
 
@@ -364,6 +374,7 @@ def train_and_publish(
         results = train_orgs_spark(session, lake, orgs, config, as_of=as_of, progress=trained)
     else:
         results = train_orgs_local(settings, orgs, config, as_of=as_of, progress=trained)
+    results = sorted([*results, *edited], key=lambda r: r.org)
     outcomes = fresh
     # one integration-gate serving process for the batch: started by the first candidate
     # that passes the model gates, stopped when the batch is done (or fails)
@@ -396,9 +407,25 @@ def train_and_publish(
     return outcomes
 
 
+def _archive_in_production(
+    lake: Lake, registry: Registry, production: VersionInfo, as_of: datetime
+) -> OrgResult:
+    """Production's model with the newly archived tags off, as a candidate (no refit)."""
+    org = production.tags.get("org") or production.name.split(".", 1)[1]
+    try:
+        model = registry.load_version(production).model
+        examples = load_examples(lake, org)
+        lifecycle = load_tag_lifecycle(lake, org)
+    except Exception as exc:
+        return OrgResult(org=org, ok=False, error=f"{type(exc).__name__}: {exc}", refit=False)
+    window = (production.tags.get("data_window.start", ""), production.tags["data_window.end"])
+    return archive_in_model(org, model, examples, lifecycle, as_of=as_of, window=window)
+
+
 def _verdict(outcome: OrgOutcome) -> str:
     if outcome.promoted:
-        return "promoted to production"
+        edit = "" if outcome.refit else " (archived tags switched off, no refit)"
+        return "promoted to production" + edit
     if outcome.gate_passed:
         return "accepted (dry run: not promoted)"
     return "REJECTED: " + "; ".join(outcome.gate_reasons)

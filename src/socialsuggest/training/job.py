@@ -38,6 +38,8 @@ class OrgResult:
     #: What the model was trained from (examples, archived tags, config): a re-run on
     #: the same data has the same fingerprint, so it can reuse the version it made.
     fingerprint: str = ""
+    #: False: production's model with newly archived tags switched off, not refitted.
+    refit: bool = True
 
     def flat_metrics(self) -> dict[str, float]:
         """``<mode>.<metric>`` for logging; NaNs dropped (MLflow refuses them)."""
@@ -91,6 +93,49 @@ def train_org(
         test=test,
         seconds=time.perf_counter() - started,
         fingerprint=fingerprint(examples, archived, config),
+    )
+
+
+def archive_in_model(
+    org: str,
+    production: TagModel,
+    examples: pd.DataFrame,
+    lifecycle: pd.DataFrame,
+    *,
+    as_of: datetime,
+    window: tuple[str, str],
+    valid_frac: float = VALID_FRAC,
+    test_frac: float = 0.1,
+) -> OrgResult:
+    """Production's model with the tags archived by ``as_of`` switched off: no refit.
+
+    It is evaluated on the same newest test slice a retrain would use, so the gates
+    compare it with production on equal terms. ``window`` stays production's: the
+    model has learnt nothing newer, and the retrain policy measures new data from it.
+    """
+    started = time.perf_counter()
+    try:
+        if examples.empty:
+            raise ValueError(f"org {org}: no processed examples")
+        _, _, test = time_split(examples, valid_frac, test_frac)
+        archived = archived_tags(lifecycle, org, as_of)
+        model = production.with_archived(archived)
+        metrics = evaluate_model(model, test, k=model.config.k)
+    except Exception as exc:
+        return OrgResult(org=org, ok=False, error=f"{type(exc).__name__}: {exc}",
+                         seconds=time.perf_counter() - started, refit=False)  # fmt: skip
+    return OrgResult(
+        org=org,
+        ok=True,
+        model=model,
+        metrics=metrics,
+        summary=model.summary(),
+        counts={"test": len(test)},
+        window=window,
+        test=test,
+        seconds=time.perf_counter() - started,
+        fingerprint=fingerprint(examples, archived, model.config),
+        refit=False,
     )
 
 
