@@ -20,6 +20,12 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
 
 
+#: The tracking server the person running the benchmark named, read at import: the
+#: benchmarks start their own throwaway servers, and MLflow's set_tracking_uri (which
+#: the Registry calls) overwrites this variable in the environment with theirs.
+TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
+
+
 def log_report(
     experiment: str, report: Path, plots: list[Path], metrics: dict[str, float]
 ) -> str | None:
@@ -28,13 +34,19 @@ def log_report(
     Only when MLFLOW_TRACKING_URI names a tracking server (a team's shared one): the
     reports under benchmarks/reports/ are the record either way. Returns the run id.
     """
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    uri = TRACKING_URI
     if not uri.startswith(("http://", "https://")):
         print(f"MLflow: MLFLOW_TRACKING_URI not set to a server, {report.name} not logged")
         return None
     import re
 
     import mlflow
+
+    from socialsuggest.registry.server import healthy
+
+    if not healthy(uri):  # MLflow's client would retry for minutes
+        print(f"MLflow: {uri} does not answer /health, {report.name} not logged")
+        return None
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(f"benchmarks/{experiment}")

@@ -26,6 +26,8 @@ PROFILES = {
             str(HERE / "reports" / "tags_accuracy_quick.md"),
         ],
         ["privacy_forget.py", "--quick"],
+        # one small lake (20k messages, 20 orgs): full cycle, increment, Spark vs pool
+        ["scale_cycle.py", "--quick", "--compare-engines"],
     ],
     "full": [
         ["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"],
@@ -33,6 +35,16 @@ PROFILES = {
         ["privacy_forget.py"],
         ["airflow_stack.py"],
         ["serving_latency.py"],
+        # 2 cores: the 1M point takes ~45 min, 1,000 orgs ~35 min a cycle (publishing)
+        [
+            "scale_cycle.py",
+            "--grid",
+            "100000x100",
+            "1000000x100",
+            "100000x1000",
+            "5000000x100",
+            "--compare-engines",
+        ],
     ],
 }
 
