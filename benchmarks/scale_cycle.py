@@ -108,6 +108,8 @@ class Point:
     worker_peak_mib: float = 0.0
     command: str = ""
     measured_on: str = ""
+    #: what a reader must know about this point's run (kept in the JSON)
+    note: str = ""
 
     @property
     def label(self) -> str:
@@ -307,9 +309,10 @@ def plot(points: list[Point], out: Path) -> None:
             "^:",
             label=f"increment, all, {orgs} orgs",
         )
+        known = [p for p in mine if p.full.throughput]  # not recorded: not drawn as 0
         right.plot(
-            xs,
-            [p.full.throughput for p in mine],
+            [p.messages for p in known],
+            [p.full.throughput for p in known],
             "o-",
             label=f"{orgs} orgs",
         )
@@ -412,6 +415,9 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
             f"| {_mib(p.worker_peak_mib)} | {_mib(p.spark_start_s)} | {_mib(pool or 0)} "
             f"| {_mib(spark or 0)} |"
         )
+    notes = [f"- {p.label}: {p.note}" for p in points if p.note]
+    if notes:
+        lines += ["", "## Notes on single grid points", "", *notes]
     lines += [
         "",
         "Peaks are the process's and its children's maximum RSS since the script began, so",
