@@ -333,8 +333,10 @@ def train_and_publish(
 ) -> list[OrgOutcome]:
     """Train these orgs on processed data, gate, register, promote (a DAG task per batch).
 
-    ``retrain`` decides which of them are trained (default: all); the others keep
-    their production model and come back as outcomes with ``fresh`` set.
+    ``retrain`` decides which of them are refitted (default: all). An org whose only
+    change is a newly archived tag gets production's model with the tag switched off,
+    published like a retrained one (``refit`` False); the others keep their production
+    model and come back as outcomes with ``fresh`` set.
     """
     say = say or (lambda message: log.info("%s", message))
     lake = Lake.from_settings(settings)
