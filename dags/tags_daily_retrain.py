@@ -178,6 +178,10 @@ def tags_daily_retrain() -> None:
             "reused": sorted(o["org"] for o in outcomes if o.get("reused")),
             # production still fresh (retrain policy): not retrained
             "fresh": sorted(o["org"] for o in outcomes if o.get("fresh")),
+            # only tags archived since production's window: switched off, no refit
+            "archived_tags_off": sorted(
+                o["org"] for o in outcomes if o["trained"] and not o.get("refit", True)
+            ),
             "failed": sorted(failed),
         }
         if failed and len(failed) == len(outcomes):
