@@ -4,10 +4,10 @@ validate raw (Great Expectations) → Spark preprocess (incremental) → validat
 processed → per-org batches: train, model gates, register, promote (unless dry-run).
 
 Which orgs are retrained is the ``retrain`` param: ``changed`` (the schedule's default)
-retrains an org whose production model is stale — tags created or archived since its
-data window, enough new data, other code or configuration, or older than the max age
-(``training/policy.py``; thresholds from settings) — and leaves the others serving;
-``all`` retrains every org.
+retrains an org whose production model is stale — tags created since its data window,
+enough new data, other code or configuration, or older than the max age
+(``training/policy.py``; thresholds from settings) — switches newly archived tags off in
+production without a refit, and leaves the others serving; ``all`` retrains every org.
 
 A failing suite stops the run before anything is trained, without retries (bad data
 does not heal on retry): ``production`` is untouched, and the suite's result is in
@@ -104,8 +104,9 @@ def _quality_gate(zone: Literal["raw", "processed"]) -> dict[str, Any]:
             "changed",
             enum=["changed", "all"],
             title="Which orgs to retrain",
-            description="changed = orgs whose model is stale (new or archived tags, enough new "
-            "data, code or config changed, older than the max age); all = every org",
+            description="changed = refit orgs whose model is stale (new tags, enough new data, "
+            "code or config changed, older than the max age), switch newly archived tags off "
+            "without a refit; all = refit every org",
         ),
     },
 )
