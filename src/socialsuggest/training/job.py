@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -62,38 +62,10 @@ def train_org(
     test_frac: float = 0.1,
 ) -> OrgResult:
     """Train and evaluate one org; errors become ``ok=False`` with the reason."""
-    started = time.perf_counter()
-    try:
-        if examples.empty:
-            raise ValueError(f"org {org}: no processed examples")
-        train, valid, test = time_split(examples, valid_frac, test_frac)
-        archived = archived_tags(lifecycle, org, as_of)
-        model = TagModel.fit(train, valid, config, archived=archived)
-        metrics = evaluate_model(model, test, k=config.k)
-    except Exception as exc:
-        detail = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, ValueError):  # data problems get one line, bugs a short trace
-            detail += "\n" + traceback.format_exc(limit=5)
-        return OrgResult(
-            org=org,
-            ok=False,
-            error=detail,
-            counts={"examples": len(examples)},
-            seconds=time.perf_counter() - started,
-        )
-    created = pd.to_datetime(examples["created_at"], utc=True)
-    return OrgResult(
-        org=org,
-        ok=True,
-        model=model,
-        metrics=metrics,
-        summary=model.summary(),
-        counts={"train": len(train), "valid": len(valid), "test": len(test)},
-        window=(created.min().isoformat(), created.max().isoformat()),
-        test=test,
-        seconds=time.perf_counter() - started,
-        fingerprint=fingerprint(examples, archived, config),
-    )
+    return _candidate(
+        org, examples, lifecycle, as_of=as_of, valid_frac=valid_frac, test_frac=test_frac,
+        build=lambda train, valid, archived: TagModel.fit(train, valid, config, archived=archived),
+    )  # fmt: skip
 
 
 def archive_in_model(
@@ -113,29 +85,66 @@ def archive_in_model(
     compare it with production on equal terms. ``window`` stays production's: the
     model has learnt nothing newer, and the retrain policy measures new data from it.
     """
+    return _candidate(
+        org, examples, lifecycle, as_of=as_of, valid_frac=valid_frac, test_frac=test_frac,
+        build=lambda _train, _valid, archived: production.with_archived(archived),
+        window=window,
+    )  # fmt: skip
+
+
+def _candidate(
+    org: str,
+    examples: pd.DataFrame,
+    lifecycle: pd.DataFrame,
+    *,
+    as_of: datetime,
+    valid_frac: float,
+    test_frac: float,
+    build: Callable[[pd.DataFrame, pd.DataFrame, set[str]], TagModel],
+    window: tuple[str, str] | None = None,
+) -> OrgResult:
+    """Split, build the model, evaluate it on the test slice; errors become ``ok=False``.
+
+    ``window`` given: the model was not fitted here (production edited), so it keeps
+    that data window and reports only the test slice it was evaluated on.
+    """
     started = time.perf_counter()
+    refit = window is None
     try:
         if examples.empty:
             raise ValueError(f"org {org}: no processed examples")
-        _, _, test = time_split(examples, valid_frac, test_frac)
+        train, valid, test = time_split(examples, valid_frac, test_frac)
         archived = archived_tags(lifecycle, org, as_of)
-        model = production.with_archived(archived)
+        model = build(train, valid, archived)
         metrics = evaluate_model(model, test, k=model.config.k)
     except Exception as exc:
-        return OrgResult(org=org, ok=False, error=f"{type(exc).__name__}: {exc}",
-                         seconds=time.perf_counter() - started, refit=False)  # fmt: skip
+        detail = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, ValueError):  # data problems get one line, bugs a short trace
+            detail += "\n" + traceback.format_exc(limit=5)
+        return OrgResult(
+            org=org,
+            ok=False,
+            error=detail,
+            counts={"examples": len(examples)},
+            seconds=time.perf_counter() - started,
+            refit=refit,
+        )
+    if window is None:
+        created = pd.to_datetime(examples["created_at"], utc=True)
+        window = (created.min().isoformat(), created.max().isoformat())
+    counts = {"train": len(train), "valid": len(valid)} if refit else {}
     return OrgResult(
         org=org,
         ok=True,
         model=model,
         metrics=metrics,
         summary=model.summary(),
-        counts={"test": len(test)},
+        counts={**counts, "test": len(test)},
         window=window,
         test=test,
         seconds=time.perf_counter() - started,
         fingerprint=fingerprint(examples, archived, model.config),
-        refit=False,
+        refit=refit,
     )
 
 
