@@ -6,6 +6,15 @@ import os
 import platform
 from pathlib import Path
 
+from socialsuggest.config import Settings, load_settings
+
+
+def settings_for(home: Path) -> Settings:
+    """Embedded settings for a benchmark's own throwaway home (lake under it, no catalog)."""
+    return load_settings(
+        home=home, lake_root=str(home / "lake"), catalog_url="", profile="embedded"
+    )
+
 
 def machine() -> str:
     cpu = "unknown cpu"

@@ -44,9 +44,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from common import machine
+from common import machine, settings_for
 from socialsuggest.catalog import Query, sync_outbox
-from socialsuggest.config import Settings, load_settings
+from socialsuggest.config import Settings
 from socialsuggest.ingest import ingest_paths
 from socialsuggest.lake import PERSONAL_ZONES, Lake, LocalStorage
 from socialsuggest.lake.personal import count_subject, erase, layout, subjects_in
@@ -147,12 +147,6 @@ class Meter:
 
 
 # ---- the lake -------------------------------------------------------------------------
-def settings_for(home: Path) -> Settings:
-    return load_settings(
-        home=home, lake_root=str(home / "lake"), catalog_url="", profile="embedded"
-    )
-
-
 def build(pristine: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Generate, ingest and index a lake under ``pristine`` (its ``home``)."""
     shutil.rmtree(pristine, ignore_errors=True)

@@ -39,8 +39,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from common import log_report, machine
-from socialsuggest.config import Settings, load_settings
+from common import log_report, machine, settings_for
+from socialsuggest.config import Settings
 from socialsuggest.ingest import ingest_paths
 from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
@@ -114,12 +114,6 @@ class Point:
     @property
     def label(self) -> str:
         return f"{self.messages:,} msgs / {self.orgs:,} orgs"
-
-
-def settings_for(home: Path) -> Settings:
-    return load_settings(
-        home=home, lake_root=str(home / "lake"), catalog_url="", profile="embedded"
-    )
 
 
 def run_cycle_step(
