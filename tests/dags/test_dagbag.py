@@ -17,6 +17,7 @@ EXPECTED = {
     "model_rollback",
     "serving_acceptance_daily",
     "tags_daily_retrain",
+    "hashtags_daily_retrain",
 }
 
 

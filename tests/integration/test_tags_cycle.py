@@ -82,7 +82,9 @@ def registry(mlflow_server: MlflowServer) -> Registry:
 
 @pytest.fixture(scope="module")
 def cycle(spark: Any, settings: Settings, registry: Registry) -> CycleSummary:
-    return run_cycle(settings, orgs=ORGS, messages=4500, days=14, seed=11, registry=registry)
+    return run_cycle(
+        settings, orgs=ORGS, messages=4500, days=14, seed=11, registry=registry, families=("tags",)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ from socialsuggest.sampledata import generate as generate_sample
 
 if TYPE_CHECKING:  # heavy (Spark, MLflow, sklearn): imported by the commands that use them
     from socialsuggest.pipeline import CycleSummary
+    from socialsuggest.pipeline.hashtags_cycle import HashtagsCycleReport
     from socialsuggest.pipeline.tags_cycle import TagsCycleReport
     from socialsuggest.registry import MlflowServer, Registry
 
@@ -346,6 +347,32 @@ def _print_summary(summary: CycleSummary) -> None:
     out.print(table)
     if summary.tags:
         _print_tags(summary.tags)
+    if summary.hashtags:
+        _print_hashtags(summary.hashtags)
+
+
+def _print_hashtags(report: HashtagsCycleReport) -> None:
+    table = Table(title=f"daily cycle: hashtag models ({report.seconds}s)")
+    for column in ("org", "hashtags", "NDCG@3 hidden", "NDCG@3 one given", "version", "outcome"):
+        table.add_column(column, justify="left" if column in ("org", "outcome") else "right")
+    for o in report.orgs:
+        if not o.trained:
+            first = (o.error or "").splitlines()[0] if o.error else ""
+            table.add_row(o.org, "-", "-", "-", "-", f"[yellow]not trained: {first}[/]")
+            continue
+        outcome = (
+            f"[green]production (was {o.production_before or 'none'})[/]" if o.promoted
+            else "reused" if o.reused
+            else "accepted (dry run)" if o.gate_passed
+            else "[red]rejected: " + "; ".join(o.gate_reasons) + "[/]"
+        )  # fmt: skip
+        table.add_row(
+            o.org, str(o.enabled_tags),
+            f"{o.metrics.get('hidden.hybrid.ndcg_at_3', float('nan')):.3f}",
+            f"{o.metrics.get('one_given.hybrid.ndcg_at_3', float('nan')):.3f}",
+            str(o.version), outcome,
+        )  # fmt: skip
+    out.print(table)
 
 
 def _print_tags(report: TagsCycleReport) -> None:

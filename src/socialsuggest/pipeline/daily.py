@@ -1,9 +1,9 @@
 """One daily cycle on embedded defaults.
 
 Make sure sample data exists (generated once per seed and size, so re-runs reuse
-it), ingest it (idempotent: a second run adds nothing), then run the tag family's
-cycle (preprocess, train, gate, register, promote) and summarise. `make run`, the
-CLI and the Airflow DAG all call this one function.
+it), ingest it (idempotent: a second run adds nothing), then run each model
+family's cycle (tags, then hashtags: preprocess, train, gate, register, promote)
+and summarise. `make run`, the CLI and the Airflow DAG all call this one function.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from socialsuggest.catalog import open_catalog, sync_outbox
 from socialsuggest.config import Settings
 from socialsuggest.ingest import IngestReport, ingest_paths
 from socialsuggest.lake import DatasetStats, Lake
+from socialsuggest.pipeline.hashtags_cycle import HashtagsCycleReport, run_hashtags_cycle
 from socialsuggest.pipeline.tags_cycle import TagsCycleReport, run_tags_cycle
 from socialsuggest.privacy import erased_subjects
 from socialsuggest.registry import Registry
@@ -29,6 +30,8 @@ from socialsuggest.sampledata import generate
 from socialsuggest.training.fanout import Engine
 
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
+#: The model families a daily cycle runs, in order.
+FAMILIES = ("tags", "hashtags")
 
 
 @dataclass
@@ -40,6 +43,7 @@ class CycleSummary:
     quarantine: list[DatasetStats]
     extra: dict[str, Any] = field(default_factory=dict)
     tags: TagsCycleReport | None = None
+    hashtags: HashtagsCycleReport | None = None
 
     def rows(self, zone: str, dataset: str) -> int:
         stats = self.raw if zone == "raw" else self.quarantine
@@ -57,6 +61,7 @@ class CycleSummary:
             },
             **self.extra,
             "tags": self.tags.as_dict() if self.tags else None,
+            "hashtags": self.hashtags.as_dict() if self.hashtags else None,
         }
 
 
@@ -104,11 +109,13 @@ def run_cycle(
     train_orgs: list[str] | None = None,
     progress: Progress | None = None,
     say: Callable[[str], None] | None = None,
+    families: tuple[str, ...] = FAMILIES,
 ) -> CycleSummary:
     """Run the cycle; ``progress(step, advance, total)`` reports per-step advance.
 
     Without a registry the cycle stops after ingest (no model work); with one, the
-    tag family is preprocessed, trained, gated, registered and promoted.
+    ``families`` (tags, hashtags) are each preprocessed, trained, gated, registered and
+    promoted, in that order.
     """
     step = progress or (lambda *_: None)
     sample = ensure_sample_data(
@@ -129,16 +136,19 @@ def run_cycle(
         progress=lambda n: step("ingest", n, total_records),
         erased=erased_subjects(settings, lake),
     )
-    tags = (
-        run_tags_cycle(settings, registry, orgs=train_orgs, engine=engine, dry_run=dry_run, say=say)
-        if registry is not None
-        else None
-    )
+    tags = hashtags = None
+    if registry is not None and "tags" in families:
+        tags = run_tags_cycle(
+            settings, registry, orgs=train_orgs, engine=engine, dry_run=dry_run, say=say
+        )
+    if registry is not None and "hashtags" in families:
+        hashtags = run_hashtags_cycle(settings, registry, orgs=train_orgs, dry_run=dry_run, say=say)
     with open_catalog(settings) as catalog:  # index what this cycle wrote (GDPR catalog)
         indexed = sync_outbox(lake, catalog)
         catalogued = catalog.count()
     return CycleSummary(
         tags=tags,
+        hashtags=hashtags,
         sample_dir=str(sample),
         lake_root=lake.root,
         ingest=report,

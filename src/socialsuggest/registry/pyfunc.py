@@ -88,3 +88,52 @@ def _as_dicts(suggestions: list[Any]) -> list[dict[str, Any]]:
     return [
         {"tag": s.tag, "score": round(float(s.score), 6), "source": s.source} for s in suggestions
     ]
+
+
+HASHTAG_INPUT_COLUMNS = ("text", "hashtags")
+
+
+class HashtagSuggesterModel(PythonModel):  # type: ignore[misc]
+    """Pickled :class:`~socialsuggest.models.hashtags.HashtagModel` behind the pyfunc API.
+
+    A draft is parsed by ``parse_draft``, the function the posts preprocessing applied
+    to every training post (words and hashtags apart, stop words out).
+    """
+
+    def __init__(self, model: Any = None, k: int = 3) -> None:
+        self.model = model
+        self.k = k
+
+    def load_context(self, context: Any) -> None:
+        with open(context.artifacts["model"], "rb") as handle:
+            self.model = pickle.load(handle)
+
+    def suggest_one(
+        self, text: str, hashtags: list[str] | tuple[str, ...] = (), k: int | None = None
+    ) -> list[dict[str, Any]]:
+        from socialsuggest.models.hashtags.text import parse_draft
+
+        suggestions = self.model.suggest(parse_draft(text, list(hashtags)), k=k or self.k)
+        return [
+            {"hashtag": s.hashtag, "score": round(float(s.score), 6), "source": s.source}
+            for s in suggestions
+        ]
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        k = int((params or {}).get("k", self.k))
+        if "text" not in model_input.columns:
+            raise ValueError("model input: missing column(s) ['text']")
+        given = model_input["hashtags"] if "hashtags" in model_input.columns else None
+        rows = [
+            self.suggest_one(str(text), list(given.iloc[i]) if given is not None else [], k)
+            for i, text in enumerate(model_input["text"].tolist())
+        ]
+        return pd.DataFrame(
+            {
+                "hashtags": [[s["hashtag"] for s in row] for row in rows],
+                "scores": [[s["score"] for s in row] for row in rows],
+                "sources": [[s["source"] for s in row] for row in rows],
+            }
+        )

@@ -32,6 +32,7 @@ from socialsuggest.config import Settings, load_settings
 from socialsuggest.events.schemas import (
     ORG_PATTERN,
     PERSONAL,
+    Hashtag,
     Identifier,
     MessageType,
     Network,
@@ -97,6 +98,33 @@ class SuggestResponse(BaseModel):
     suggestions: list[SuggestionOut]
 
 
+class HashtagRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    text: str = Field(min_length=1, max_length=10_000, description="the drafted post")
+    hashtags: list[Hashtag] = Field(
+        default_factory=list,
+        max_length=30,
+        description="hashtags already chosen (``#words`` in the text count too); "
+        "ones the model does not know are ignored",
+    )
+    k: int = Field(default=3, ge=1, le=20, description="how many hashtags to suggest")
+
+
+class HashtagOut(BaseModel):
+    hashtag: str
+    score: float
+    source: Literal["cooccurrence", "content", "popular"]
+
+
+class HashtagResponse(BaseModel):
+    request_id: str
+    org: str
+    model: str
+    model_version: int
+    suggestions: list[HashtagOut]
+
+
 class FeedbackRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -133,6 +161,7 @@ def create_app(
     cache: ModelCache | None = None,
     keys: KeyStore | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    hashtags: ModelCache | None = None,
 ) -> FastAPI:
     """The API; with ``request_log``, requests and feedback are logged to the lake.
 
@@ -143,9 +172,15 @@ def create_app(
     for harnesses nobody else calls (tests, the integration gate), never for a server
     others can reach -- ``socialsuggest serve`` always passes the home's key store.
     Bodies over ``max_body_bytes`` get 413 before they are parsed.
+
+    ``hashtags``: the cache of the hashtag family's production models; an app that
+    follows the registry (no ``cache`` given) builds one itself.
     """
     follow = cache is None  # a given cache is pre-loaded and fixed (the integration gate)
     cache = cache or ModelCache(registry, family=family, poll_seconds=poll_seconds)
+    if hashtags is None and follow:
+        hashtags = ModelCache(registry, family="hashtags", poll_seconds=poll_seconds)
+    others = [hashtags] if hashtags is not None and follow else []
     # experiments follow the registry too (a pinned app, the integration gate, has none)
     challengers = (
         Challengers(registry, family=family, poll_seconds=poll_seconds) if follow else None
@@ -159,6 +194,12 @@ def create_app(
             except Exception as exc:  # start anyway; /readyz says not ready until it works
                 log.warning("initial model load failed: %s", type(exc).__name__)
             cache.start()
+        for other in others:  # another family's models: a failure here is logged, not fatal
+            try:
+                other.refresh()
+            except Exception as exc:
+                log.warning("initial %s load failed: %s", other.family, type(exc).__name__)
+            other.start()
         if challengers is not None:
             try:
                 challengers.refresh()
@@ -171,6 +212,8 @@ def create_app(
             yield
         finally:
             cache.stop()
+            for other in others:
+                other.stop()
             if challengers is not None:
                 challengers.stop()
             if request_log is not None:
@@ -217,6 +260,8 @@ def create_app(
         # a promoted version that does not load is reported, but the previous one still
         # serves: the process stays ready (taking it out of rotation would serve nothing)
         body = {"ready": fresh, "models": cache.loaded(), "load_failures": cache.failures()}
+        if hashtags is not None:
+            body["hashtag_models"] = hashtags.loaded()
         return JSONResponse(status_code=200 if fresh else 503, content=body)
 
     # async: the model call is ~0.2 ms of CPU with no I/O (the request log only appends to
@@ -299,6 +344,20 @@ def create_app(
         except Exception as exc:  # a failing challenger must never touch users
             log.warning("shadow prediction of %s failed: %s", challenger.name,
                         type(exc).__name__)  # fmt: skip
+
+    @app.post("/v1/orgs/{org}/hashtags:suggest", response_model=HashtagResponse)
+    async def suggest_hashtags(org: OrgPath, body: HashtagRequest) -> HashtagResponse:
+        """Hashtags for a drafted post: nearest to the hashtags it already has and to its
+        words, plus the org's most used (the draft is not logged: it is unpublished text)."""
+        _check_org(org)
+        loaded = hashtags.get(org) if hashtags is not None else None
+        if loaded is None:
+            raise HTTPException(404, detail=f"org {org!r} has no production hashtags model")
+        suggested = loaded.model.suggest_one(body.text, body.hashtags, k=body.k)
+        return HashtagResponse(
+            request_id=uuid.uuid4().hex, org=org, model=loaded.name,
+            model_version=loaded.version, suggestions=[HashtagOut(**s) for s in suggested],
+        )  # fmt: skip
 
     @app.get("/v1/orgs/{org}/experiment")
     def experiment_status(org: OrgPath) -> dict[str, object]:

@@ -48,7 +48,8 @@ Action = Literal["train", "archive", "keep"]
 CONFIG_TAG = "model.config_sha"  # which TagModelConfig trained the version
 
 
-def config_sha(config: TagModelConfig) -> str:
+def config_sha(config: object) -> str:
+    """Any family's model config (a dataclass: its repr names every field)."""
     return hashlib.sha256(repr(config).encode()).hexdigest()[:16]
 
 

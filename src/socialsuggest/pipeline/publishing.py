@@ -1,0 +1,200 @@
+"""Publishing one org's candidate of any family: gates → MLflow → checks → aliases.
+
+The tag family's ``publish`` grew first and keeps its own (archive edits, the batch's
+integration-gate server); a new family hands this module a :class:`Publishable`, which
+says in a few callables what is family-specific — how production is scored on the
+candidate's own test window, and how a loaded model answers one request — and gets
+the same lifecycle: re-runs reuse the version made from the same data and code; the
+model gate compares with production on the same window; every candidate is logged and
+registered, accepted or rejected, with its reasons; an accepted one is loaded back
+from the registry as serving loads it and asked golden requests (answers within the
+model's own labels, a latency budget) before ``staging`` and ``production`` move.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc.model import PythonModel
+
+from socialsuggest.pipeline.tags_cycle import FINGERPRINT_TAG, OrgOutcome, _reuse, _same_run
+from socialsuggest.quality import GateConfig, model_gate
+from socialsuggest.quality.integration import IntegrationResult
+from socialsuggest.registry import PRODUCTION, STAGING, Candidate, Registry, model_name
+
+log = logging.getLogger(__name__)
+Answer = Callable[[Any, Mapping[str, Any]], Sequence[str]]
+
+
+@dataclass
+class Publishable:
+    """A trained candidate and what its family must say about it."""
+
+    family: str
+    org: str
+    model: Any
+    #: The pyfunc wrapper without the model (the model travels as the pickled artifact)
+    #: and one with it (for the logged example output).
+    python_model: PythonModel
+    wrapped: PythonModel
+    input_example: pd.DataFrame
+    #: Logged to MLflow as they are (NaNs dropped).
+    metrics: Mapping[str, float]
+    #: What the gate compares with production (``GateConfig.compared`` names these).
+    gated: Mapping[str, float]
+    #: How many labels the candidate may suggest (the gate wants at least one).
+    n_labels: int
+    params: Mapping[str, Any]
+    window: tuple[str, str]
+    fingerprint: str
+    #: Production's ``gated`` metrics on this candidate's test window, from the loaded
+    #: production python model.
+    score_production: Callable[[Any], Mapping[str, float]]
+    golden: Sequence[Mapping[str, Any]]
+    answer: Answer
+    #: Every label an answer may hold.
+    allowed: frozenset[str]
+    artifacts: Mapping[str, Path] = field(default_factory=dict)
+    #: What the run's outcome (CLI table, DAG report) shows; default: ``gated``.
+    headline: Mapping[str, float] = field(default_factory=dict)
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+    requirements: tuple[str, ...] = ("numpy", "scipy", "pandas", "pyarrow", "scikit-learn")
+
+
+def publish_candidate(
+    registry: Registry,
+    candidate: Publishable,
+    *,
+    gate_config: GateConfig,
+    dry_run: bool,
+    actor: str,
+    trained_seconds: float = 0.0,
+    latency_budget_ms: float = 250.0,
+) -> OrgOutcome:
+    """Gate, register and (unless dry-run or rejected) promote one org's candidate."""
+    name = model_name(candidate.family, candidate.org)
+    outcome = OrgOutcome(org=candidate.org, trained=True, train_seconds=round(trained_seconds, 2))
+    before = registry.version_by_alias(name, PRODUCTION)
+    outcome.production_before = outcome.production_after = before.version if before else None
+    erased = before is not None and before.trained_on_erased_data
+    same = None if erased else _same_run(registry, name, candidate.fingerprint)
+    if same is not None:
+        return _reuse(registry, same, before, outcome, dry_run=dry_run, actor=actor)
+    production = None
+    if before is not None and not erased:
+        try:
+            production = candidate.score_production(registry.load_version(before))
+        except Exception as exc:  # a production artifact that no longer loads is no bar
+            log.warning(
+                "%s v%s does not load (%s): not compared", name, before.version, type(exc).__name__
+            )
+    gate = model_gate(
+        enabled_tags=candidate.n_labels,
+        candidate=candidate.gated,
+        production=production,
+        config=gate_config,
+    )
+    outcome.gate_passed, outcome.gate_reasons = gate.passed, gate.reasons
+    outcome.enabled_tags = candidate.n_labels
+    shown = candidate.headline or candidate.gated
+    outcome.metrics = {k: round(float(v), 4) for k, v in shown.items()}
+    version = registry.log_candidate(
+        Candidate(
+            family=candidate.family,
+            org=candidate.org,
+            model=candidate.model,
+            python_model=candidate.python_model,
+            input_example=candidate.input_example,
+            example_output=candidate.wrapped.predict(None, candidate.input_example),
+            metrics={k: float(v) for k, v in candidate.metrics.items() if v == v},
+            params=candidate.params,
+            data_window=candidate.window,
+            gate_passed=gate.passed,
+            gate_reasons=gate.reasons,
+            artifacts=candidate.artifacts,
+            extra_tags={
+                **gate.as_tags(),
+                **candidate.extra_tags,
+                "dry_run": str(dry_run).lower(),
+                FINGERPRINT_TAG: candidate.fingerprint,
+                **({"replaces_erased_data_model": "true"} if erased else {}),
+            },
+            requirements=candidate.requirements,
+        )
+    )
+    outcome.version = version.version
+    if gate.passed:
+        check = loaded_check(registry, version, candidate, latency_budget_ms)
+        outcome.integration_passed = check.passed
+        registry.tag_version(name, version.version, check.as_tags())
+        if not check.passed:
+            registry.tag_version(name, version.version, {"gate.passed": "false"})
+            outcome.gate_passed = False
+            outcome.gate_reasons = [*outcome.gate_reasons, *check.reasons]
+    if outcome.gate_passed and not dry_run:
+        registry.set_alias(name, STAGING, version.version, actor=actor, reason="passed model gates")
+        registry.promote(
+            name,
+            version.version,
+            actor=actor,
+            reason=f"daily {candidate.family} retrain: gates passed",
+        )
+        outcome.promoted = True
+        outcome.production_after = version.version
+    return outcome
+
+
+def loaded_check(
+    registry: Registry, version: Any, candidate: Publishable, latency_budget_ms: float
+) -> IntegrationResult:
+    """The registered artifact, loaded as the serving cache loads it, asked every golden
+    request: each must answer, only with the candidate's labels, within the budget.
+
+    In this process, not a separate serving process as the tag family's gate: what it
+    proves is that the logged artifact loads and answers as the trained object did.
+    """
+    started = time.perf_counter()
+    try:
+        loaded = registry.load_version(version)
+    except Exception as exc:
+        return IntegrationResult(False, 0, 0.0, [f"load: {type(exc).__name__}: {exc}"[:500]])
+    load_ms = (time.perf_counter() - started) * 1000
+    reasons: list[str] = []
+    timings: list[float] = []
+    for i, request in enumerate(candidate.golden):
+        began = time.perf_counter()
+        try:
+            labels = list(candidate.answer(loaded, request))
+        except Exception as exc:
+            reasons.append(f"request {i}: {type(exc).__name__}: {exc}"[:300])
+            continue
+        timings.append((time.perf_counter() - began) * 1000)
+        unknown = [label for label in labels if label not in candidate.allowed]
+        if unknown:
+            reasons.append(f"request {i}: answered labels the model does not have: {unknown[:3]}")
+    p95 = float(np.percentile(timings[1:] or timings or [0.0], 95))
+    if p95 > latency_budget_ms:
+        reasons.append(f"latency: p95 {p95:.1f} ms > budget {latency_budget_ms:.0f} ms")
+    first = timings[0] if timings else 0.0
+    return IntegrationResult(not reasons, len(candidate.golden), p95, reasons, load_ms, first)
+
+
+def written_artifacts(folder: Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
+    """CSV artifacts of a candidate (reports people open from the MLflow UI)."""
+    paths = {}
+    for name, table in tables.items():
+        paths[name] = folder / f"{name}.csv"
+        table.to_csv(paths[name], index=False)
+    return paths
+
+
+def temporary_folder() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory()
