@@ -62,7 +62,12 @@ def serving_registry(serving_mlflow: MlflowServer) -> Registry:
 def trained(spark: Any, serving_settings: Settings, serving_registry: Registry) -> CycleSummary:
     """Every org trained, gated, registered and promoted once (version 1 in production)."""
     summary = run_cycle(
-        serving_settings, orgs=ORGS, messages=3000, days=14, seed=11, registry=serving_registry,
+        serving_settings,
+        orgs=ORGS,
+        messages=3000,
+        days=14,
+        seed=11,
+        registry=serving_registry,
         families=("tags",),
     )
     assert summary.tags is not None and all(o.promoted for o in summary.tags.orgs), summary.tags
