@@ -67,7 +67,9 @@ def test_make_run_brings_up_the_platform_and_the_first_retrain_succeeds(
 ) -> None:
     env, up = stack
     assert up.returncode == 0, up.stderr[-4000:]
-    assert "tags_daily_retrain: success" in up.stderr.replace("[bold]", "").replace("[/]", "")
+    plain = up.stderr.replace("[bold]", "").replace("[/]", "")
+    assert "tags_daily_retrain: success" in plain
+    assert "hashtags_daily_retrain: success" in plain
     assert f"http://127.0.0.1:{env['SOCIALSUGGEST_AIRFLOW_PORT']}" in up.stderr
     assert "password" in up.stderr
     status = json.loads(
@@ -94,7 +96,8 @@ def test_the_promoted_models_answer_on_the_api(
     client = MlflowClient(f"http://127.0.0.1:{env['SOCIALSUGGEST_MLFLOW_PORT']}")
     production = {m.name: m.aliases.get("production") for m in client.search_registered_models()}
     assert production and all(production.values()), production
-    org = sorted(production)[0].split(".", 1)[1]
+    org = sorted(n for n in production if n.startswith("tags."))[0].split(".", 1)[1]
+    assert f"hashtags.{org}" in production, production  # both families ran in make run
     # an operator's key for the org, made by the CLI while the API runs (no restart)
     created = subprocess.run(
         [CLI, "keys", "create", "--org", org], env=env, capture_output=True, text=True
@@ -111,6 +114,19 @@ def test_the_promoted_models_answer_on_the_api(
         time.sleep(2)
     assert answer.status_code == 200, answer.text
     assert str(answer.json()["model_version"]) == str(production[f"tags.{org}"])
+    wanted = str(production[f"hashtags.{org}"])
+    deadline = time.monotonic() + 30  # the hashtags cache polls the registry too
+    while time.monotonic() < deadline:
+        hashtags = httpx.post(
+            f"{api}/v1/orgs/{org}/hashtags:suggest", json={"text": "tonight's winners"},
+            headers=headers,
+        )  # fmt: skip
+        if hashtags.status_code == 200 and str(hashtags.json()["model_version"]) == wanted:
+            break
+        time.sleep(1)
+    assert hashtags.status_code == 200, hashtags.text
+    assert str(hashtags.json()["model_version"]) == wanted
+    assert hashtags.json()["suggestions"]
     anonymous = httpx.post(url, json=body)  # same request, no key
     assert anonymous.status_code == 401, anonymous.text
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
@@ -157,7 +173,9 @@ def test_the_next_day_gives_a_second_version_and_a_rollback_from_the_form_is_ser
     from mlflow import MlflowClient
 
     client = MlflowClient(f"http://127.0.0.1:{env['SOCIALSUGGEST_MLFLOW_PORT']}")
-    name = sorted(m.name for m in client.search_registered_models())[0]
+    name = sorted(m.name for m in client.search_registered_models() if m.name.startswith("tags."))[
+        0
+    ]
     org = name.split(".", 1)[1]
     production = int(client.get_model_version_by_alias(name, "production").version)
     assert production >= 2, "the next day's retrain should have made a second version"

@@ -72,6 +72,10 @@ def _ingest(settings: Settings, paths: list[Path], what: str, started: float) ->
     )
 
 
+#: Followed after the tag family's first run, and triggered again for the next day.
+HASHTAGS_DAG = "hashtags_daily_retrain"
+
+
 def _report_run(result: RunResult) -> int:
     failed = [t.label for t in result.tasks if t.state == "failed"]
     _say(
@@ -97,7 +101,7 @@ def up(
     seed: Annotated[int, typer.Option(help="sample data seed")] = 42,
     sample: Annotated[bool, typer.Option(help="ingest sample data first")] = True,
     first_run: Annotated[
-        bool, typer.Option(help="follow (or trigger) the first tags_daily_retrain")
+        bool, typer.Option(help="follow (or trigger) the first daily retrains: tags, hashtags")
     ] = True,
     timeout: Annotated[int, typer.Option(min=60, help="seconds to wait for that run")] = 3600,
     detach: Annotated[
@@ -126,13 +130,17 @@ def up(
         stack.unpause_all()
         if first_run:
             code = _report_run(stack.first_run(timeout=timeout))
-            if held and code == 0:  # the next day arrives: the daily retrain runs again
+            if code == 0:  # the other family's first run (its schedule made it due too)
+                code = _report_run(stack.first_run(HASHTAGS_DAG, timeout=timeout))
+            if held and code == 0:  # the next day arrives: the daily retrains run again
                 _ingest(settings, held, "the next day's data", time.monotonic())
                 # every org, whatever the retrain policy says: a second version per org
                 # gives the rollback DAG a target from the first minutes
                 code = _report_run(
                     stack.trigger_and_follow(conf={"retrain": "all"}, timeout=timeout)
                 )
+                if code == 0:  # the day's new posts: a second hashtags version per org
+                    code = _report_run(stack.trigger_and_follow(HASHTAGS_DAG, timeout=timeout))
         _banner(stack, sample_key(settings))  # a key for acme when it has none yet
         if detach:
             raise typer.Exit(code)
@@ -171,6 +179,9 @@ def _banner(stack: LocalStack, key: str | None) -> None:
         f"  curl -s -X POST {api}/v1/orgs/acme/tags:suggest -H 'content-type: application/json' "
         f"{curl_auth(key)} "
         """-d '{"text": "how long should I rest bread dough before baking?"}'\n"""
+        f"  curl -s -X POST {api}/v1/orgs/acme/hashtags:suggest -H 'content-type: "
+        f"application/json' {curl_auth(key)} "
+        """-d '{"text": "who takes album of the year tonight?", "hashtags": ["grammys"]}'\n"""
         "In Airflow: trigger gdpr_forget or model_rollback from their trigger forms.\n"
         f"Logs: {stack.state / 'logs'}.  Ctrl-C (or `make stop`) stops everything.",
         soft_wrap=True,
