@@ -29,7 +29,9 @@ from socialsuggest.alerts import on_failure
         "on_failure_callback": on_failure,
     },
     params={
-        "family": Param("tags", type="string", enum=["tags", "hashtags"], title="Model family"),
+        "family": Param(
+            "tags", type="string", enum=["tags", "hashtags", "replies"], title="Model family"
+        ),
         "org": Param(type="string", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", title="Org"),
         "version": Param(
             None,

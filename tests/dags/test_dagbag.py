@@ -18,6 +18,7 @@ EXPECTED = {
     "serving_acceptance_daily",
     "tags_daily_retrain",
     "hashtags_daily_retrain",
+    "replies_daily_retrain",
 }
 
 

@@ -70,6 +70,7 @@ def test_make_run_brings_up_the_platform_and_the_first_retrain_succeeds(
     plain = up.stderr.replace("[bold]", "").replace("[/]", "")
     assert "tags_daily_retrain: success" in plain
     assert "hashtags_daily_retrain: success" in plain
+    assert "replies_daily_retrain: success" in plain
     assert f"http://127.0.0.1:{env['SOCIALSUGGEST_AIRFLOW_PORT']}" in up.stderr
     assert "password" in up.stderr
     status = json.loads(
@@ -97,7 +98,8 @@ def test_the_promoted_models_answer_on_the_api(
     production = {m.name: m.aliases.get("production") for m in client.search_registered_models()}
     assert production and all(production.values()), production
     org = sorted(n for n in production if n.startswith("tags."))[0].split(".", 1)[1]
-    assert f"hashtags.{org}" in production, production  # both families ran in make run
+    assert f"hashtags.{org}" in production, production  # every family ran in make run
+    assert any(n.startswith("replies.") for n in production), production
     # an operator's key for the org, made by the CLI while the API runs (no restart)
     created = subprocess.run(
         [CLI, "keys", "create", "--org", org], env=env, capture_output=True, text=True
@@ -127,6 +129,10 @@ def test_the_promoted_models_answer_on_the_api(
     assert hashtags.status_code == 200, hashtags.text
     assert str(hashtags.json()["model_version"]) == wanted
     assert hashtags.json()["suggestions"]
+    if f"replies.{org}" in production:  # an org with inbox replies: ranked saved replies
+        ranked = httpx.post(f"{api}/v1/orgs/{org}/replies:rank", json=body, headers=headers)
+        assert ranked.status_code == 200, ranked.text
+        assert ranked.json()["replies"] and ranked.json()["model"] == f"replies.{org}"
     anonymous = httpx.post(url, json=body)  # same request, no key
     assert anonymous.status_code == 401, anonymous.text
     assert anonymous.headers["www-authenticate"].startswith("Bearer")

@@ -123,9 +123,36 @@ def test_other_event_types_validate() -> None:
 
 
 def test_personal_fields_are_declared_in_the_schemas() -> None:
-    assert personal_field_names() == {"author_id", "applied_by", "actor_id", "agent_id"}
+    assert personal_field_names() == {
+        "author_id",
+        "applied_by",
+        "actor_id",
+        "agent_id",
+        "recipient_id",
+    }
 
 
 def test_non_object_record_is_rejected() -> None:
     with pytest.raises(EventValidationError, match="record: is not an object"):
         parse_event(["not", "an", "object"])  # type: ignore[arg-type]
+
+
+def test_a_sent_reply_names_its_agent_and_its_recipient_as_subjects() -> None:
+    event = parse_event(
+        {"event_type": "reply_sent", "org_id": "acme", "reply_message_id": "m1-r",
+         "message_id": "m1", "agent_id": "ag-1", "recipient_id": "au-9",
+         "text": "Hi Anna, sorry to hear that.", "sent_at": "2026-10-01T12:00:00Z"}
+    )  # fmt: skip
+    assert event.dataset == "replies_sent"
+    assert event.subject_ids() == {"ag-1", "au-9"}
+    with pytest.raises(EventValidationError, match="text"):
+        parse_event(
+            {
+                "event_type": "reply_sent",
+                "org_id": "acme",
+                "reply_message_id": "r",
+                "message_id": "m1",
+                "agent_id": "ag-1",
+                "sent_at": "2026-10-01T12:00:00Z",
+            }
+        )

@@ -32,6 +32,7 @@ from socialsuggest.cli.keys import curl_auth, keys_app, sample_key, serving_keys
 from socialsuggest.cli.output import console, out
 from socialsuggest.cli.output import fail as _fail
 from socialsuggest.cli.privacy import catalog_app, privacy_app
+from socialsuggest.cli.replies import replies_app
 from socialsuggest.cli.stack import stack_app
 from socialsuggest.config import Settings, load_settings
 from socialsuggest.ingest import ingest_paths, source_files
@@ -42,6 +43,7 @@ from socialsuggest.sampledata import generate as generate_sample
 if TYPE_CHECKING:  # heavy (Spark, MLflow, sklearn): imported by the commands that use them
     from socialsuggest.pipeline import CycleSummary
     from socialsuggest.pipeline.hashtags_cycle import HashtagsCycleReport
+    from socialsuggest.pipeline.replies_cycle import RepliesCycleReport
     from socialsuggest.pipeline.tags_cycle import TagsCycleReport
     from socialsuggest.registry import MlflowServer, Registry
 
@@ -349,6 +351,32 @@ def _print_summary(summary: CycleSummary) -> None:
         _print_tags(summary.tags)
     if summary.hashtags:
         _print_hashtags(summary.hashtags)
+    if summary.replies:
+        _print_replies(summary.replies)
+
+
+def _print_replies(report: RepliesCycleReport) -> None:
+    table = Table(title=f"daily cycle: reply rankers ({report.seconds}s)")
+    for column in ("org", "replies", "macro F1", "acc@1", "hit@3", "version", "outcome"):
+        table.add_column(column, justify="left" if column in ("org", "outcome") else "right")
+    for o in report.orgs:
+        if not o.trained:
+            first = (o.error or "").splitlines()[0] if o.error else ""
+            table.add_row(o.org, "-", "-", "-", "-", "-", f"[yellow]not trained: {first}[/]")
+            continue
+        outcome = (
+            f"[green]production (was {o.production_before or 'none'})[/]" if o.promoted
+            else "reused" if o.reused
+            else "accepted (dry run)" if o.gate_passed
+            else "[red]rejected: " + "; ".join(o.gate_reasons) + "[/]"
+        )  # fmt: skip
+        m = o.metrics
+        table.add_row(
+            o.org, str(o.enabled_tags), f"{m.get('macro_f1', float('nan')):.3f}",
+            f"{m.get('accuracy_at_1', float('nan')):.3f}",
+            f"{m.get('hit_rate_at_3', float('nan')):.3f}", str(o.version), outcome,
+        )  # fmt: skip
+    out.print(table)
 
 
 def _print_hashtags(report: HashtagsCycleReport) -> None:
@@ -412,6 +440,7 @@ def _distinct_tags(summary: CycleSummary) -> int:
 models_app = typer.Typer(help="Registered models: list, inspect, promote, roll back.")
 app.add_typer(models_app, name="models")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(replies_app, name="replies")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(stack_app, name="stack")
 app.add_typer(acceptance_app, name="acceptance")

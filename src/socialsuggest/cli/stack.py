@@ -73,7 +73,7 @@ def _ingest(settings: Settings, paths: list[Path], what: str, started: float) ->
 
 
 #: Followed after the tag family's first run, and triggered again for the next day.
-HASHTAGS_DAG = "hashtags_daily_retrain"
+FAMILY_DAGS = ("hashtags_daily_retrain", "replies_daily_retrain")
 
 
 def _report_run(result: RunResult) -> int:
@@ -130,8 +130,9 @@ def up(
         stack.unpause_all()
         if first_run:
             code = _report_run(stack.first_run(timeout=timeout))
-            if code == 0:  # the other family's first run (its schedule made it due too)
-                code = _report_run(stack.first_run(HASHTAGS_DAG, timeout=timeout))
+            for dag_id in FAMILY_DAGS:  # the other families' first runs (due too)
+                if code == 0:
+                    code = _report_run(stack.first_run(dag_id, timeout=timeout))
             if held and code == 0:  # the next day arrives: the daily retrains run again
                 _ingest(settings, held, "the next day's data", time.monotonic())
                 # every org, whatever the retrain policy says: a second version per org
@@ -139,8 +140,9 @@ def up(
                 code = _report_run(
                     stack.trigger_and_follow(conf={"retrain": "all"}, timeout=timeout)
                 )
-                if code == 0:  # the day's new posts: a second hashtags version per org
-                    code = _report_run(stack.trigger_and_follow(HASHTAGS_DAG, timeout=timeout))
+                for dag_id in FAMILY_DAGS:  # the day's new data: a second version per org
+                    if code == 0:
+                        code = _report_run(stack.trigger_and_follow(dag_id, timeout=timeout))
         _banner(stack, sample_key(settings))  # a key for acme when it has none yet
         if detach:
             raise typer.Exit(code)
@@ -182,6 +184,9 @@ def _banner(stack: LocalStack, key: str | None) -> None:
         f"  curl -s -X POST {api}/v1/orgs/acme/hashtags:suggest -H 'content-type: "
         f"application/json' {curl_auth(key)} "
         """-d '{"text": "who takes album of the year tonight?", "hashtags": ["grammys"]}'\n"""
+        f"  curl -s -X POST {api}/v1/orgs/acme/replies:rank -H 'content-type: "
+        f"application/json' {curl_auth(key)} "
+        """-d '{"text": "my parcel never arrived, can you help?"}'\n"""
         "In Airflow: trigger gdpr_forget or model_rollback from their trigger forms.\n"
         f"Logs: {stack.state / 'logs'}.  Ctrl-C (or `make stop`) stops everything.",
         soft_wrap=True,

@@ -279,6 +279,38 @@ class SavedReplyChosenV1(Event):
     ]
 
 
+class ReplySentV1(Event):
+    """A reply an agent sent to an inbound message: typed, or a saved reply (edited).
+
+    The bootstrap of the replies family clusters these until "saved reply chosen"
+    events exist. The reply may name the customer, so the inbound message's author is
+    recorded as ``recipient_id``: a deletion request for them erases the replies too.
+    """
+
+    event_type: Literal["reply_sent"] = "reply_sent"
+    schema_version: Literal[1] = 1
+    org_id: OrgId
+    reply_message_id: Identifier
+    message_id: Identifier
+    agent_id: SubjectId = Field(json_schema_extra=PERSONAL)
+    recipient_id: SubjectId | None = Field(default=None, json_schema_extra=PERSONAL)
+    text: Text
+    sent_at: UtcTime
+
+    dataset: ClassVar[str] = "replies_sent"
+    time_field: ClassVar[str] = "sent_at"
+    key_fields: ClassVar[tuple[str, ...]] = ("org_id", "reply_message_id")
+    arrow_fields: ClassVar[list[pa.Field]] = [
+        pa.field("org_id", pa.string(), nullable=False),
+        pa.field("reply_message_id", pa.string(), nullable=False),
+        pa.field("message_id", pa.string(), nullable=False),
+        pa.field("agent_id", pa.string(), nullable=False),
+        pa.field("recipient_id", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("sent_at", _TS, nullable=False),
+    ]
+
+
 class PostV1(Event):
     """An org's own post with its hashtags (hashtag suggestion and trends)."""
 
@@ -313,6 +345,7 @@ REGISTRY: dict[tuple[str, int], type[Event]] = {
     ("tag_lifecycle", 1): TagLifecycleV1,
     ("saved_reply_chosen", 1): SavedReplyChosenV1,
     ("post", 1): PostV1,
+    ("reply_sent", 1): ReplySentV1,
 }
 LATEST: dict[str, type[Event]] = {}
 for (_type, _version), _model in sorted(REGISTRY.items()):

@@ -2,7 +2,7 @@
 
 Make sure sample data exists (generated once per seed and size, so re-runs reuse
 it), ingest it (idempotent: a second run adds nothing), then run each model
-family's cycle (tags, then hashtags: preprocess, train, gate, register, promote)
+family's cycle (tags, hashtags, replies: preprocess, train, gate, register, promote)
 and summarise. `make run`, the CLI and the Airflow DAG all call this one function.
 """
 
@@ -23,6 +23,7 @@ from socialsuggest.config import Settings
 from socialsuggest.ingest import IngestReport, ingest_paths
 from socialsuggest.lake import DatasetStats, Lake
 from socialsuggest.pipeline.hashtags_cycle import HashtagsCycleReport, run_hashtags_cycle
+from socialsuggest.pipeline.replies_cycle import RepliesCycleReport, run_replies_cycle
 from socialsuggest.pipeline.tags_cycle import TagsCycleReport, run_tags_cycle
 from socialsuggest.privacy import erased_subjects
 from socialsuggest.registry import Registry
@@ -31,7 +32,7 @@ from socialsuggest.training.fanout import Engine
 
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
 #: The model families a daily cycle runs, in order.
-FAMILIES = ("tags", "hashtags")
+FAMILIES = ("tags", "hashtags", "replies")
 
 
 @dataclass
@@ -44,6 +45,7 @@ class CycleSummary:
     extra: dict[str, Any] = field(default_factory=dict)
     tags: TagsCycleReport | None = None
     hashtags: HashtagsCycleReport | None = None
+    replies: RepliesCycleReport | None = None
 
     def rows(self, zone: str, dataset: str) -> int:
         stats = self.raw if zone == "raw" else self.quarantine
@@ -62,6 +64,7 @@ class CycleSummary:
             **self.extra,
             "tags": self.tags.as_dict() if self.tags else None,
             "hashtags": self.hashtags.as_dict() if self.hashtags else None,
+            "replies": self.replies.as_dict() if self.replies else None,
         }
 
 
@@ -114,7 +117,7 @@ def run_cycle(
     """Run the cycle; ``progress(step, advance, total)`` reports per-step advance.
 
     Without a registry the cycle stops after ingest (no model work); with one, the
-    ``families`` (tags, hashtags) are each preprocessed, trained, gated, registered and
+    ``families`` (tags, hashtags, replies) are each preprocessed, trained, gated, registered and
     promoted, in that order.
     """
     step = progress or (lambda *_: None)
@@ -136,19 +139,23 @@ def run_cycle(
         progress=lambda n: step("ingest", n, total_records),
         erased=erased_subjects(settings, lake),
     )
-    tags = hashtags = None
+    tags = hashtags = replies = None
     if registry is not None and "tags" in families:
         tags = run_tags_cycle(
             settings, registry, orgs=train_orgs, engine=engine, dry_run=dry_run, say=say
         )
     if registry is not None and "hashtags" in families:
         hashtags = run_hashtags_cycle(settings, registry, orgs=train_orgs, dry_run=dry_run, say=say)
+    if registry is not None and "replies" in families:
+        # after tags: it reads the messages the tag cycle's Spark job cleaned
+        replies = run_replies_cycle(settings, registry, orgs=train_orgs, dry_run=dry_run, say=say)
     with open_catalog(settings) as catalog:  # index what this cycle wrote (GDPR catalog)
         indexed = sync_outbox(lake, catalog)
         catalogued = catalog.count()
     return CycleSummary(
         tags=tags,
         hashtags=hashtags,
+        replies=replies,
         sample_dir=str(sample),
         lake_root=lake.root,
         ingest=report,

@@ -137,3 +137,40 @@ class HashtagSuggesterModel(PythonModel):  # type: ignore[misc]
                 "sources": [[s["source"] for s in row] for row in rows],
             }
         )
+
+
+class ReplyRankerModel(PythonModel):  # type: ignore[misc]
+    """Pickled :class:`~socialsuggest.models.replies.ReplyRanker` behind the pyfunc API.
+
+    A message is cleaned by ``clean_text``, as the ranker's training messages were.
+    """
+
+    def __init__(self, model: Any = None, k: int = 3) -> None:
+        self.model = model
+        self.k = k
+
+    def load_context(self, context: Any) -> None:
+        with open(context.artifacts["model"], "rb") as handle:
+            self.model = pickle.load(handle)
+
+    def rank_one(self, text: str, k: int | None = None) -> list[dict[str, Any]]:
+        ranked = self.model.rank(clean_text(text), k or self.k)
+        texts = getattr(self.model, "texts", {})
+        return [
+            {"reply_id": reply, "score": round(float(score), 6), "text": texts.get(reply)}
+            for reply, score in ranked
+        ]
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        k = int((params or {}).get("k", self.k))
+        if "text" not in model_input.columns:
+            raise ValueError("model input: missing column(s) ['text']")
+        rows = [self.rank_one(str(t), k) for t in model_input["text"].tolist()]
+        return pd.DataFrame(
+            {
+                "reply_ids": [[r["reply_id"] for r in row] for row in rows],
+                "scores": [[r["score"] for r in row] for row in rows],
+            }
+        )

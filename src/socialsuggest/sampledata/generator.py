@@ -189,6 +189,97 @@ def _message(org: _Org, day: date, seed: int) -> tuple[dict[str, Any], list[dict
     return message, replies
 
 
+#: What agents answer, by habit: a saved reply ``reply-NN`` of an org is one of these.
+REPLY_TEMPLATES = (
+    "Hi {name}, sorry to hear that. Please DM us your order number and we will look into it.",
+    "Thanks {name}! We are glad you liked it, we will pass it on to the team.",
+    "Hello {name}, we are aware of the issue and our team is working on a fix right now.",
+    "Hi {name}, you can reset your password from the login page using the forgot link.",
+    "Sorry for the wait {name}. Our support hours are 8am to 8pm, we will reply first thing.",
+    "Hi {name}, refunds take 5 to 7 working days to show on your statement.",
+    "Hey {name}, could you send us a screenshot of the error so we can check it?",
+    "Hi {name}, that is not something we offer yet but we have noted it as a feature request.",
+    "Thanks for flagging this {name}, we have updated the page with the right information.",
+    "Hi {name}, please follow us so we can continue this conversation by direct message.",
+    "Hello {name}, your delivery is on its way and the tracking link is in your email.",
+    "Hi {name}, we are sorry about your experience and have escalated it to a manager.",
+)
+FIRST_NAMES = (
+    "Anna",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Emeka",
+    "Fatima",
+    "Gus",
+    "Hana",
+    "Ivan",
+    "Jo",
+    "Kemi",
+    "Liam",
+    "Mei",
+    "Nico",
+    "Omar",
+    "Pia",
+    "Raj",
+    "Sara",
+    "Tom",
+    "Zoe",
+)
+_FREE_REPLIES = (
+    "That route is seasonal, it comes back in May.",
+    "We have passed your compliment on to the crew!",
+    "Our store on Main Street opens at 9 on Sundays.",
+    "Great photo, mind if we share it on our page?",
+    "Yes, the large size is back in stock this week.",
+    "Happy birthday! Enjoy the day.",
+)
+
+
+def uses_saved_replies(org: str) -> bool:
+    """A third of the sample orgs have not adopted saved replies yet: no choice events,
+    only the replies their agents type (what the replies bootstrap learns from)."""
+    return hash_index(org, 3) != 0
+
+
+def _reply_sent(
+    org: _Org, message: dict[str, Any], reply_id: str | None, seed: int
+) -> dict[str, Any] | None:
+    """The reply an agent sent: the saved reply they chose, or by habit the one they
+    would have, typed with the customer's name and small edits; sometimes free text.
+    Its own random stream, so adding it changed no other generated record."""
+    tags = message["tags"]
+    rng = random.Random(f"{seed}:{message['message_id']}:reply")
+    if reply_id is None:
+        if not tags or message["message_type"] not in ("direct_message", "mention"):
+            return None
+        if rng.random() < 0.5:
+            return None
+        slot = int(hashlib.blake2b(tags[0]["tag"].encode(), digest_size=4).hexdigest(), 16)
+        reply_id = f"reply-{slot % org.n_replies:02d}"
+    if rng.random() < 0.1:
+        text = rng.choice(_FREE_REPLIES)
+    else:
+        index = (hash_index(org.name, len(REPLY_TEMPLATES)) + int(reply_id[-2:])) % len(
+            REPLY_TEMPLATES
+        )
+        text = REPLY_TEMPLATES[index].format(name=rng.choice(FIRST_NAMES))
+        if rng.random() < 0.3:  # agents edit: a softer ask, a dropped word
+            text = text.replace("Please", "Could you please").replace(" right now", "")
+    sent = datetime.fromisoformat(message["created_at"]) + timedelta(minutes=rng.randint(2, 300))
+    return {
+        "event_type": "reply_sent",
+        "schema_version": 1,
+        "org_id": org.name,
+        "reply_message_id": f"{message['message_id']}-r",
+        "message_id": message["message_id"],
+        "agent_id": tags[0]["applied_by"] if tags else rng.choice(org.agents),
+        "recipient_id": message["author_id"],
+        "text": text,
+        "sent_at": sent.isoformat(),
+    }
+
+
 def _post(org: _Org, day: date, source: Corpus, seed: int) -> dict[str, Any]:
     rng = org.rng
     at = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
@@ -317,9 +408,15 @@ def generate(
                     manifest.invalid_injected += 1
                 files.write("messages", record)
                 counts["message"] += 1
+                sent = _reply_sent(org, message, replies[0]["reply_id"] if replies else None, seed)
+                if not uses_saved_replies(org.name):
+                    replies = []
                 for reply in replies:
                     files.write("reply_choices", reply)
                     counts["saved_reply_chosen"] += 1
+                if sent is not None:
+                    files.write("replies_sent", sent)
+                    counts["reply_sent"] += 1
                 if org.rng.random() < posts_per_message:
                     source = post_sources[hash_index(org.name, len(post_sources))]
                     files.write("posts", _post(org, day, source, seed))

@@ -125,6 +125,33 @@ class HashtagResponse(BaseModel):
     suggestions: list[HashtagOut]
 
 
+class ReplyRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    text: str = Field(min_length=1, max_length=10_000, description="the inbound message")
+    k: int = Field(default=3, ge=1, le=20, description="how many saved replies to rank")
+
+
+class RankedReply(BaseModel):
+    reply_id: str
+    score: float
+    text: str | None = Field(
+        default=None, description="a bootstrapped template's text (names as <name>)"
+    )
+
+
+class ReplyResponse(BaseModel):
+    request_id: str
+    org: str
+    model: str
+    model_version: int
+    label_source: Literal["chosen", "bootstrap"] = Field(
+        description="chosen: learned from saved-reply choices; bootstrap: from clustered "
+        "outgoing replies (templates nobody saved yet)"
+    )
+    replies: list[RankedReply]
+
+
 class FeedbackRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -162,6 +189,7 @@ def create_app(
     keys: KeyStore | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     hashtags: ModelCache | None = None,
+    replies: ModelCache | None = None,
 ) -> FastAPI:
     """The API; with ``request_log``, requests and feedback are logged to the lake.
 
@@ -173,14 +201,16 @@ def create_app(
     others can reach -- ``socialsuggest serve`` always passes the home's key store.
     Bodies over ``max_body_bytes`` get 413 before they are parsed.
 
-    ``hashtags``: the cache of the hashtag family's production models; an app that
-    follows the registry (no ``cache`` given) builds one itself.
+    ``hashtags``, ``replies``: the caches of those families' production models; an app
+    that follows the registry (no ``cache`` given) builds them itself.
     """
     follow = cache is None  # a given cache is pre-loaded and fixed (the integration gate)
     cache = cache or ModelCache(registry, family=family, poll_seconds=poll_seconds)
     if hashtags is None and follow:
         hashtags = ModelCache(registry, family="hashtags", poll_seconds=poll_seconds)
-    others = [hashtags] if hashtags is not None and follow else []
+    if replies is None and follow:
+        replies = ModelCache(registry, family="replies", poll_seconds=poll_seconds)
+    others = [c for c in (hashtags, replies) if c is not None] if follow else []
     # experiments follow the registry too (a pinned app, the integration gate, has none)
     challengers = (
         Challengers(registry, family=family, poll_seconds=poll_seconds) if follow else None
@@ -262,6 +292,8 @@ def create_app(
         body = {"ready": fresh, "models": cache.loaded(), "load_failures": cache.failures()}
         if hashtags is not None:
             body["hashtag_models"] = hashtags.loaded()
+        if replies is not None:
+            body["reply_models"] = replies.loaded()
         return JSONResponse(status_code=200 if fresh else 503, content=body)
 
     # async: the model call is ~0.2 ms of CPU with no I/O (the request log only appends to
@@ -357,6 +389,22 @@ def create_app(
         return HashtagResponse(
             request_id=uuid.uuid4().hex, org=org, model=loaded.name,
             model_version=loaded.version, suggestions=[HashtagOut(**s) for s in suggested],
+        )  # fmt: skip
+
+    @app.post("/v1/orgs/{org}/replies:rank", response_model=ReplyResponse)
+    async def rank_replies(org: OrgPath, body: ReplyRequest) -> ReplyResponse:
+        """The org's saved replies ranked for an inbound message (not logged: the request
+        log covers tag suggestions)."""
+        _check_org(org)
+        loaded = replies.get(org) if replies is not None else None
+        if loaded is None:
+            raise HTTPException(404, detail=f"org {org!r} has no production replies model")
+        ranked = loaded.model.rank_one(body.text, k=body.k)
+        return ReplyResponse(
+            request_id=uuid.uuid4().hex, org=org, model=loaded.name,
+            model_version=loaded.version,
+            label_source=getattr(loaded.model.model, "label_source", "chosen"),
+            replies=[RankedReply(**r) for r in ranked],
         )  # fmt: skip
 
     @app.get("/v1/orgs/{org}/experiment")
