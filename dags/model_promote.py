@@ -30,7 +30,10 @@ from socialsuggest.alerts import on_failure
     },
     params={
         "family": Param(
-            "tags", type="string", enum=["tags", "hashtags", "replies"], title="Model family"
+            "tags",
+            type="string",
+            enum=["tags", "hashtags", "replies", "trends"],
+            title="Model family",
         ),
         "org": Param(type="string", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", title="Org"),
         "version": Param(

@@ -19,6 +19,7 @@ EXPECTED = {
     "tags_daily_retrain",
     "hashtags_daily_retrain",
     "replies_daily_retrain",
+    "trends_hourly",
 }
 
 

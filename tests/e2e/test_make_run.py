@@ -71,6 +71,7 @@ def test_make_run_brings_up_the_platform_and_the_first_retrain_succeeds(
     assert "tags_daily_retrain: success" in plain
     assert "hashtags_daily_retrain: success" in plain
     assert "replies_daily_retrain: success" in plain
+    assert "trends_hourly: success" in plain
     assert f"http://127.0.0.1:{env['SOCIALSUGGEST_AIRFLOW_PORT']}" in up.stderr
     assert "password" in up.stderr
     status = json.loads(
@@ -133,6 +134,9 @@ def test_the_promoted_models_answer_on_the_api(
         ranked = httpx.post(f"{api}/v1/orgs/{org}/replies:rank", json=body, headers=headers)
         assert ranked.status_code == 200, ranked.text
         assert ranked.json()["replies"] and ranked.json()["model"] == f"replies.{org}"
+    trends = httpx.get(f"{api}/v1/trends")  # global lists: the newest window's
+    assert trends.status_code == 200, trends.text
+    assert trends.json()["model"] == "trends.global" and "all" in trends.json()["segments"]
     anonymous = httpx.post(url, json=body)  # same request, no key
     assert anonymous.status_code == 401, anonymous.text
     assert anonymous.headers["www-authenticate"].startswith("Bearer")

@@ -353,6 +353,17 @@ def _print_summary(summary: CycleSummary) -> None:
         _print_hashtags(summary.hashtags)
     if summary.replies:
         _print_replies(summary.replies)
+    if summary.trends:
+        detector = summary.trends.detector
+        state = (
+            "reused"
+            if detector and detector.reused
+            else ("promoted" if detector and detector.promoted else "not promoted")
+        )
+        out.print(
+            f"trends: detector trends.global v{summary.trends.model_version} ({state}); "
+            f"{summary.trends.posts} posts read; listed per segment {summary.trends.segments}"
+        )
 
 
 def _print_replies(report: RepliesCycleReport) -> None:

@@ -73,7 +73,7 @@ def _ingest(settings: Settings, paths: list[Path], what: str, started: float) ->
 
 
 #: Followed after the tag family's first run, and triggered again for the next day.
-FAMILY_DAGS = ("hashtags_daily_retrain", "replies_daily_retrain")
+FAMILY_DAGS = ("hashtags_daily_retrain", "replies_daily_retrain", "trends_hourly")
 
 
 def _report_run(result: RunResult) -> int:

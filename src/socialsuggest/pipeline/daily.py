@@ -2,7 +2,8 @@
 
 Make sure sample data exists (generated once per seed and size, so re-runs reuse
 it), ingest it (idempotent: a second run adds nothing), then run each model
-family's cycle (tags, hashtags, replies: preprocess, train, gate, register, promote)
+family's cycle (tags, hashtags, replies, trends: preprocess, train, gate, register,
+promote)
 and summarise. `make run`, the CLI and the Airflow DAG all call this one function.
 """
 
@@ -25,6 +26,7 @@ from socialsuggest.lake import DatasetStats, Lake
 from socialsuggest.pipeline.hashtags_cycle import HashtagsCycleReport, run_hashtags_cycle
 from socialsuggest.pipeline.replies_cycle import RepliesCycleReport, run_replies_cycle
 from socialsuggest.pipeline.tags_cycle import TagsCycleReport, run_tags_cycle
+from socialsuggest.pipeline.trends_cycle import TrendsReport, run_trends_cycle
 from socialsuggest.privacy import erased_subjects
 from socialsuggest.registry import Registry
 from socialsuggest.sampledata import generate
@@ -32,7 +34,7 @@ from socialsuggest.training.fanout import Engine
 
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
 #: The model families a daily cycle runs, in order.
-FAMILIES = ("tags", "hashtags", "replies")
+FAMILIES = ("tags", "hashtags", "replies", "trends")
 
 
 @dataclass
@@ -46,6 +48,7 @@ class CycleSummary:
     tags: TagsCycleReport | None = None
     hashtags: HashtagsCycleReport | None = None
     replies: RepliesCycleReport | None = None
+    trends: TrendsReport | None = None
 
     def rows(self, zone: str, dataset: str) -> int:
         stats = self.raw if zone == "raw" else self.quarantine
@@ -65,6 +68,7 @@ class CycleSummary:
             "tags": self.tags.as_dict() if self.tags else None,
             "hashtags": self.hashtags.as_dict() if self.hashtags else None,
             "replies": self.replies.as_dict() if self.replies else None,
+            "trends": self.trends.as_dict() if self.trends else None,
         }
 
 
@@ -117,8 +121,8 @@ def run_cycle(
     """Run the cycle; ``progress(step, advance, total)`` reports per-step advance.
 
     Without a registry the cycle stops after ingest (no model work); with one, the
-    ``families`` (tags, hashtags, replies) are each preprocessed, trained, gated, registered and
-    promoted, in that order.
+    ``families`` (tags, hashtags, replies, trends) are each preprocessed, trained, gated,
+    registered and promoted, in that order.
     """
     step = progress or (lambda *_: None)
     sample = ensure_sample_data(
@@ -139,7 +143,7 @@ def run_cycle(
         progress=lambda n: step("ingest", n, total_records),
         erased=erased_subjects(settings, lake),
     )
-    tags = hashtags = replies = None
+    tags = hashtags = replies = trends = None
     if registry is not None and "tags" in families:
         tags = run_tags_cycle(
             settings, registry, orgs=train_orgs, engine=engine, dry_run=dry_run, say=say
@@ -149,6 +153,8 @@ def run_cycle(
     if registry is not None and "replies" in families:
         # after tags: it reads the messages the tag cycle's Spark job cleaned
         replies = run_replies_cycle(settings, registry, orgs=train_orgs, dry_run=dry_run, say=say)
+    if registry is not None and "trends" in families:  # over the posts hashtags processed
+        trends = run_trends_cycle(settings, registry, dry_run=dry_run, say=say)
     with open_catalog(settings) as catalog:  # index what this cycle wrote (GDPR catalog)
         indexed = sync_outbox(lake, catalog)
         catalogued = catalog.count()
@@ -156,6 +162,7 @@ def run_cycle(
         tags=tags,
         hashtags=hashtags,
         replies=replies,
+        trends=trends,
         sample_dir=str(sample),
         lake_root=lake.root,
         ingest=report,

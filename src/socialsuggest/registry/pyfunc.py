@@ -174,3 +174,37 @@ class ReplyRankerModel(PythonModel):  # type: ignore[misc]
                 "scores": [[r["score"] for r in row] for row in rows],
             }
         )
+
+
+class TrendsModel(PythonModel):  # type: ignore[misc]
+    """A :class:`~socialsuggest.models.trends.TrendDetector` (config and code) behind the
+    pyfunc API: posts in (created_at, author_id, text, hashtags), the newest window's
+    trends out."""
+
+    def __init__(self, model: Any = None) -> None:
+        self.model = model
+
+    def load_context(self, context: Any) -> None:
+        with open(context.artifacts["model"], "rb") as handle:
+            self.model = pickle.load(handle)
+
+    def detect(self, posts: pd.DataFrame) -> list[dict[str, Any]]:
+        from dataclasses import asdict
+
+        from socialsuggest.models.trends import TrendDetector
+
+        frame = posts.assign(created_at=pd.to_datetime(posts["created_at"], utc=True))
+        runs = TrendDetector(self.model.config).run(frame)  # fresh state: no request leaks
+        windows = runs.get("all", [])
+        return [asdict(t) for t in windows[-1][1]] if windows else []
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        trends = self.detect(model_input)
+        return pd.DataFrame(
+            {
+                "hashtag": [t["hashtag"] for t in trends],
+                "score": [t["score"] for t in trends],
+            }
+        )

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Path, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -50,6 +50,7 @@ from socialsuggest.serving.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from socialsuggest.serving.logs import RequestLog
 from socialsuggest.serving.metrics import ServingMetrics
 from socialsuggest.serving.metrics import install as install_metrics
+from socialsuggest.serving.trends import TrendsFeed
 
 log = logging.getLogger(__name__)
 OrgPath = Annotated[str, Path(description="org id", max_length=63)]
@@ -152,6 +153,25 @@ class ReplyResponse(BaseModel):
     replies: list[RankedReply]
 
 
+class TrendOut(BaseModel):
+    hashtag: str
+    score: float = Field(description="growth z-score, decayed since the peak")
+    volume: float = Field(description="effective posts in the window (bot bursts damped)")
+    baseline: float
+    peak_at: str
+    members: list[str] = Field(description="near-duplicate hashtags grouped under this one")
+
+
+class TrendsResponse(BaseModel):
+    generated_at: str
+    model: str
+    model_version: int | None
+    window_start: str
+    segment: str
+    segments: list[str]
+    trends: list[TrendOut]
+
+
 class FeedbackRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -190,6 +210,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     hashtags: ModelCache | None = None,
     replies: ModelCache | None = None,
+    trends: TrendsFeed | None = None,
 ) -> FastAPI:
     """The API; with ``request_log``, requests and feedback are logged to the lake.
 
@@ -202,7 +223,8 @@ def create_app(
     Bodies over ``max_body_bytes`` get 413 before they are parsed.
 
     ``hashtags``, ``replies``: the caches of those families' production models; an app
-    that follows the registry (no ``cache`` given) builds them itself.
+    that follows the registry (no ``cache`` given) builds them itself. ``trends``: where
+    ``GET /v1/trends`` reads the newest lists (none: it answers 503).
     """
     follow = cache is None  # a given cache is pre-loaded and fixed (the integration gate)
     cache = cache or ModelCache(registry, family=family, poll_seconds=poll_seconds)
@@ -407,6 +429,29 @@ def create_app(
             replies=[RankedReply(**r) for r in ranked],
         )  # fmt: skip
 
+    @app.get("/v1/trends", response_model=TrendsResponse)
+    def current_trends(
+        segment: Annotated[str, Query(max_length=40, description="all or a network")] = "all",
+        limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    ) -> TrendsResponse:
+        """The newest window's trending hashtags over every org's posts (global lists:
+        hashtags and counts only), overall or per network."""
+        doc = trends.latest() if trends is not None else None
+        if doc is None:
+            raise HTTPException(503, detail="no trends computed yet (run trends_hourly)")
+        lists = doc["segments"]
+        fields = list(TrendOut.model_fields)
+        if segment not in lists:
+            raise HTTPException(
+                404, detail=f"segment: {segment!r} has no trends; known: {sorted(lists)}"
+            )
+        return TrendsResponse(
+            generated_at=doc["generated_at"], model=doc["model"],
+            model_version=doc["model_version"], window_start=doc["window"]["start"],
+            segment=segment, segments=sorted(lists),
+            trends=[TrendOut(**{k: t[k] for k in fields}) for t in lists[segment][:limit]],
+        )  # fmt: skip
+
     @app.get("/v1/orgs/{org}/experiment")
     def experiment_status(org: OrgPath) -> dict[str, object]:
         """The org's running experiment as this process serves it (or none)."""
@@ -465,4 +510,5 @@ def app_from_settings(
         poll_seconds=settings.api_poll_seconds,
         keys=KeyStore.from_settings(settings),
         max_body_bytes=settings.api_max_body_bytes,
+        trends=TrendsFeed(Lake.from_settings(settings)),
     )
