@@ -26,6 +26,10 @@ PROFILES = {
             str(HERE / "reports" / "tags_accuracy_quick.md"),
         ],
         ["privacy_forget.py", "--quick"],
+        # the other families against their baselines (#9): ~1, ~2 and <1 min
+        ["hashtags_accuracy.py"],
+        ["replies_accuracy.py"],
+        ["trends_accuracy.py"],
         # one small lake (20k messages, 20 orgs): full cycle, increment, Spark vs pool
         ["scale_cycle.py", "--quick", "--compare-engines"],
     ],
@@ -33,6 +37,9 @@ PROFILES = {
         ["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"],
         ["tags_accuracy.py"],
         ["privacy_forget.py"],
+        ["hashtags_accuracy.py"],
+        ["replies_accuracy.py"],
+        ["trends_accuracy.py"],
         ["airflow_stack.py"],
         ["serving_latency.py"],
         # 2 cores: the 1M point takes ~45 min, 1,000 orgs ~35 min a cycle (publishing)
