@@ -134,7 +134,7 @@ def test_the_promoted_models_answer_on_the_api(
         ranked = httpx.post(f"{api}/v1/orgs/{org}/replies:rank", json=body, headers=headers)
         assert ranked.status_code == 200, ranked.text
         assert ranked.json()["replies"] and ranked.json()["model"] == f"replies.{org}"
-    trends = httpx.get(f"{api}/v1/trends")  # global lists: the newest window's
+    trends = httpx.get(f"{api}/v1/trends", headers=headers)  # global lists: any org's key
     assert trends.status_code == 200, trends.text
     assert trends.json()["model"] == "trends.global" and "all" in trends.json()["segments"]
     anonymous = httpx.post(url, json=body)  # same request, no key

@@ -103,3 +103,32 @@ def catalog(catalog_settings: dict[str, Any], tmp_path: Path) -> Iterator[Catalo
     opened = open_catalog(load_settings(home=tmp_path, **catalog_settings))
     yield opened
     opened.close()
+
+
+# ---- one home, MLflow server and registry per model-family module -----------------------
+@pytest.fixture(scope="module")
+def family_home(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+
+
+@pytest.fixture(scope="module")
+def family_mlflow(family_home: Path) -> Iterator[Any]:
+    from socialsuggest.registry import start_server
+
+    server = start_server(family_home / "mlflow")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def family_settings(family_home: Path, family_mlflow: Any) -> Any:
+    return load_settings(
+        home=family_home, mlflow_tracking_uri=family_mlflow.url, spark_master="local[2]"
+    )
+
+
+@pytest.fixture(scope="module")
+def family_registry(family_mlflow: Any) -> Any:
+    from socialsuggest.registry import Registry
+
+    return Registry(family_mlflow.url)

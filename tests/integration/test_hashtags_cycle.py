@@ -1,8 +1,8 @@
 """The hashtag family's whole cycle with real parts: Spark, an MLflow server, HTTP serving.
 
 One module-scoped cycle (sample posts → ingest → Spark preprocess → per-org embeddings →
-gates → registry → production) feeds every test; the API is a real uvicorn server
-following the registry, so promotion and rollback are observed from outside.
+gates → family_registry → production) feeds every test; the API is a real uvicorn server
+following the family_registry, so promotion and rollback are observed from outside.
 """
 
 from __future__ import annotations
@@ -10,20 +10,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
-from socialsuggest.config import Settings, load_settings
+from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.hashtags import HashtagModelConfig
 from socialsuggest.pipeline import CycleSummary, run_cycle
 from socialsuggest.pipeline.hashtags_cycle import hashtag_orgs, train_and_publish_hashtags
 from socialsuggest.processing.posts import load_posts, preprocess_posts
-from socialsuggest.registry import PRODUCTION, MlflowServer, Registry, free_port, start_server
+from socialsuggest.registry import PRODUCTION, Registry, free_port
 from socialsuggest.serving.app import create_app
 
 ORGS = 3
@@ -34,37 +33,19 @@ WORSE = HashtagModelConfig(prior_weight=0.0, epochs=1)
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("hashtags")
+def cycle(spark: Any, family_settings: Settings, family_registry: Registry) -> CycleSummary:
+    return run_cycle(
+        family_settings, orgs=ORGS, messages=4500, days=14, seed=11,
+        registry=family_registry, families=("hashtags",),
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(home: Path) -> Iterator[MlflowServer]:
-    server = start_server(home / "mlflow")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def settings(home: Path, mlflow_server: MlflowServer) -> Settings:
-    return load_settings(home=home, mlflow_tracking_uri=mlflow_server.url, spark_master="local[2]")
-
-
-@pytest.fixture(scope="module")
-def registry(mlflow_server: MlflowServer) -> Registry:
-    return Registry(mlflow_server.url)
-
-
-@pytest.fixture(scope="module")
-def cycle(spark: Any, settings: Settings, registry: Registry) -> CycleSummary:
-    return run_cycle(settings, orgs=ORGS, messages=4500, days=14, seed=11, registry=registry,
-                     families=("hashtags",))  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def api(registry: Registry, cycle: CycleSummary) -> Iterator[str]:
+def api(family_registry: Registry, cycle: CycleSummary) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(create_app(registry, poll_seconds=0.5), port=port, log_level="warning")
+    config = uvicorn.Config(
+        create_app(family_registry, poll_seconds=0.5), port=port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -96,7 +77,7 @@ def _wait_for_version(api: str, org: str, version: int, timeout: float = 20) -> 
 
 
 def test_every_org_is_trained_gated_registered_and_promoted(
-    cycle: CycleSummary, registry: Registry
+    cycle: CycleSummary, family_registry: Registry
 ) -> None:
     assert cycle.hashtags is not None and cycle.tags is None
     outcomes = {o.org: o for o in cycle.hashtags.orgs}
@@ -104,28 +85,28 @@ def test_every_org_is_trained_gated_registered_and_promoted(
     for org, outcome in outcomes.items():
         assert outcome.trained and outcome.promoted, outcome
         assert outcome.enabled_tags > 0 and outcome.integration_passed
-        production = registry.version_by_alias(f"hashtags.{org}", PRODUCTION)
+        production = family_registry.version_by_alias(f"hashtags.{org}", PRODUCTION)
         assert production is not None and production.version == outcome.version
         tags = production.tags
         assert tags["gate.passed"] == "true" and tags["integration.passed"] == "true"
         assert tags["family"] == "hashtags" and tags["data.fingerprint"]
         assert tags["model.config_sha"] and tags["code_version"]
         assert tags["data_window.start"] <= tags["data_window.end"]
-        run = registry.client.get_run(production.run_id)
+        run = family_registry.client.get_run(production.run_id)
         assert 0 < run.data.metrics["hidden.hybrid.ndcg_at_3"] <= 1
-        files = {f.path for f in registry.client.list_artifacts(production.run_id)}
+        files = {f.path for f in family_registry.client.list_artifacts(production.run_id)}
         assert "hashtags.csv" in files
 
 
 def test_every_ingested_post_is_processed_once_and_a_rerun_has_nothing_to_do(
-    cycle: CycleSummary, settings: Settings, spark: Any
+    cycle: CycleSummary, family_settings: Settings, spark: Any
 ) -> None:
     assert cycle.hashtags is not None
-    lake = Lake.from_settings(settings)
+    lake = Lake.from_settings(family_settings)
     posts = cycle.ingest.written["posts"]
     assert cycle.hashtags.preprocess["rows_written"] == posts > 0
     assert sum(len(load_posts(lake, org)) for org in hashtag_orgs(lake)) == posts
-    again = preprocess_posts(spark, lake, settings=settings)
+    again = preprocess_posts(spark, lake, settings=family_settings)
     assert again.partitions_processed == 0 and again.rows_written == 0
     frame = load_posts(lake, hashtag_orgs(lake)[0])
     assert all(isinstance(w, list) for w in frame["words"])
@@ -133,24 +114,26 @@ def test_every_ingested_post_is_processed_once_and_a_rerun_has_nothing_to_do(
 
 
 def test_a_rerun_on_the_same_posts_registers_nothing(
-    cycle: CycleSummary, settings: Settings, registry: Registry
+    cycle: CycleSummary, family_settings: Settings, family_registry: Registry
 ) -> None:
     assert cycle.hashtags is not None
-    counts = {o.org: len(registry.versions(f"hashtags.{o.org}")) for o in cycle.hashtags.orgs}
-    again = train_and_publish_hashtags(settings, registry)
+    counts = {
+        o.org: len(family_registry.versions(f"hashtags.{o.org}")) for o in cycle.hashtags.orgs
+    }
+    again = train_and_publish_hashtags(family_settings, family_registry)
     for outcome in again:
         assert outcome.reused and not outcome.promoted, outcome
-        assert len(registry.versions(f"hashtags.{outcome.org}")) == counts[outcome.org]
+        assert len(family_registry.versions(f"hashtags.{outcome.org}")) == counts[outcome.org]
 
 
 def test_the_api_suggests_known_hashtags_from_production(
-    api: str, cycle: CycleSummary, registry: Registry
+    api: str, cycle: CycleSummary, family_registry: Registry
 ) -> None:
     assert cycle.hashtags is not None
     org = cycle.hashtags.orgs[0].org
-    production = registry.version_by_alias(f"hashtags.{org}", PRODUCTION)
+    production = family_registry.version_by_alias(f"hashtags.{org}", PRODUCTION)
     assert production is not None
-    model = registry.load_version(production).model
+    model = family_registry.load_version(production).model
     response = _suggest(api, org, k=5, hashtags=["#NotOneWeKnow"])
     assert response.status_code == 200, response.text
     body = response.json()
@@ -176,31 +159,31 @@ def test_bad_requests_get_a_4xx_naming_the_field(api: str, cycle: CycleSummary) 
 
 
 def test_a_worse_candidate_is_rejected_and_production_keeps_serving(
-    cycle: CycleSummary, settings: Settings, registry: Registry
+    cycle: CycleSummary, family_settings: Settings, family_registry: Registry
 ) -> None:
     assert cycle.hashtags is not None
     org = cycle.hashtags.orgs[0].org
-    before = registry.version_by_alias(f"hashtags.{org}", PRODUCTION)
-    [outcome] = train_and_publish_hashtags(settings, registry, [org], config=WORSE)
+    before = family_registry.version_by_alias(f"hashtags.{org}", PRODUCTION)
+    [outcome] = train_and_publish_hashtags(family_settings, family_registry, [org], config=WORSE)
     assert outcome.trained and not outcome.gate_passed and not outcome.promoted
     assert any("hidden.hybrid.ndcg_at_3" in r and "vs production" in r
                for r in outcome.gate_reasons), outcome.gate_reasons  # fmt: skip
-    rejected = registry.version(f"hashtags.{org}", outcome.version)  # type: ignore[arg-type]
+    rejected = family_registry.version(f"hashtags.{org}", outcome.version)  # type: ignore[arg-type]
     assert rejected.tags["gate.passed"] == "false"
-    assert registry.version_by_alias(f"hashtags.{org}", PRODUCTION) == before
+    assert family_registry.version_by_alias(f"hashtags.{org}", PRODUCTION) == before
 
 
 def test_promotion_and_rollback_reach_the_api(
-    api: str, cycle: CycleSummary, settings: Settings, registry: Registry
+    api: str, cycle: CycleSummary, family_settings: Settings, family_registry: Registry
 ) -> None:
     assert cycle.hashtags is not None
     org = cycle.hashtags.orgs[1].org
     name = f"hashtags.{org}"
-    first = registry.version_by_alias(name, PRODUCTION)
+    first = family_registry.version_by_alias(name, PRODUCTION)
     assert first is not None
-    [outcome] = train_and_publish_hashtags(settings, registry, [org], config=NEXT_DAY)
+    [outcome] = train_and_publish_hashtags(family_settings, family_registry, [org], config=NEXT_DAY)
     assert outcome.promoted and outcome.version != first.version, outcome
     _wait_for_version(api, org, outcome.version)  # type: ignore[arg-type]
-    registry.rollback(name, actor="test", reason="bad hashtags reported")
+    family_registry.rollback(name, actor="test", reason="bad hashtags reported")
     _wait_for_version(api, org, first.version)
-    assert registry.version_by_alias(name, PRODUCTION).version == first.version  # type: ignore[union-attr]
+    assert family_registry.version_by_alias(name, PRODUCTION).version == first.version  # type: ignore[union-attr]

@@ -11,14 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
-from socialsuggest.config import Settings, load_settings
+from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.pipeline import run_cycle
 from socialsuggest.pipeline.replies_cycle import (
@@ -27,7 +26,7 @@ from socialsuggest.pipeline.replies_cycle import (
     train_and_publish_replies,
 )
 from socialsuggest.processing.tags import preprocess_tags
-from socialsuggest.registry import PRODUCTION, MlflowServer, Registry, free_port, start_server
+from socialsuggest.registry import PRODUCTION, Registry, free_port
 from socialsuggest.sampledata.generator import uses_saved_replies
 from socialsuggest.serving.app import create_app
 
@@ -35,40 +34,20 @@ ORGS = 3
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("replies")
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(home: Path) -> Iterator[MlflowServer]:
-    server = start_server(home / "mlflow")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def settings(home: Path, mlflow_server: MlflowServer) -> Settings:
-    return load_settings(home=home, mlflow_tracking_uri=mlflow_server.url, spark_master="local[2]")
-
-
-@pytest.fixture(scope="module")
-def registry(mlflow_server: MlflowServer) -> Registry:
-    return Registry(mlflow_server.url)
-
-
-@pytest.fixture(scope="module")
-def cycle(spark: Any, settings: Settings, registry: Registry) -> RepliesCycleReport:
+def cycle(spark: Any, family_settings: Settings, family_registry: Registry) -> RepliesCycleReport:
     # ingest only, then the messages cleaned by the tag family's Spark job (no tag models)
-    run_cycle(settings, orgs=ORGS, messages=4500, days=14, seed=11, registry=registry,
+    run_cycle(family_settings, orgs=ORGS, messages=4500, days=14, seed=11, registry=family_registry,
               families=())  # fmt: skip
-    preprocess_tags(spark, Lake.from_settings(settings), settings=settings)
-    return run_replies_cycle(settings, registry)
+    preprocess_tags(spark, Lake.from_settings(family_settings), settings=family_settings)
+    return run_replies_cycle(family_settings, family_registry)
 
 
 @pytest.fixture(scope="module")
-def api(registry: Registry, cycle: RepliesCycleReport) -> Iterator[str]:
+def api(family_registry: Registry, cycle: RepliesCycleReport) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(create_app(registry, poll_seconds=0.5), port=port, log_level="warning")
+    config = uvicorn.Config(
+        create_app(family_registry, poll_seconds=0.5), port=port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -92,31 +71,31 @@ def _rank(api: str, org: str, **body: Any) -> httpx.Response:
 
 
 def test_orgs_learn_from_choices_or_from_bootstrapped_templates(
-    cycle: RepliesCycleReport, registry: Registry
+    cycle: RepliesCycleReport, family_registry: Registry
 ) -> None:
     assert len(cycle.orgs) == ORGS
     sources = {}
     for outcome in cycle.orgs:
         assert outcome.trained and outcome.promoted and outcome.integration_passed, outcome
-        production = registry.version_by_alias(f"replies.{outcome.org}", PRODUCTION)
+        production = family_registry.version_by_alias(f"replies.{outcome.org}", PRODUCTION)
         assert production is not None and production.version == outcome.version
         assert production.tags["gate.passed"] == "true"
         sources[outcome.org] = production.tags["labels.source"]
         expected = "chosen" if uses_saved_replies(outcome.org) else "bootstrap"
         assert sources[outcome.org] == expected, outcome.org
-        run = registry.client.get_run(production.run_id)
+        run = family_registry.client.get_run(production.run_id)
         assert 0 < run.data.metrics["macro_f1"] <= 1
         assert run.data.metrics["hit_rate_at_3"] >= run.data.metrics["accuracy_at_1"]
     assert set(sources.values()) == {"chosen", "bootstrap"}  # the sample has both kinds
 
 
 def test_the_api_ranks_the_production_models_replies(
-    api: str, cycle: RepliesCycleReport, registry: Registry
+    api: str, cycle: RepliesCycleReport, family_registry: Registry
 ) -> None:
     for outcome in cycle.orgs:
-        production = registry.version_by_alias(f"replies.{outcome.org}", PRODUCTION)
+        production = family_registry.version_by_alias(f"replies.{outcome.org}", PRODUCTION)
         assert production is not None
-        model = registry.load_version(production).model
+        model = family_registry.load_version(production).model
         body = _rank(api, outcome.org, k=3).json()
         assert body["model_version"] == production.version
         ids = [r["reply_id"] for r in body["replies"]]
@@ -141,9 +120,9 @@ def test_bad_requests_and_unknown_orgs_get_4xx(api: str, cycle: RepliesCycleRepo
 
 
 def test_a_rerun_registers_nothing(
-    cycle: RepliesCycleReport, settings: Settings, registry: Registry
+    cycle: RepliesCycleReport, family_settings: Settings, family_registry: Registry
 ) -> None:
-    counts = {o.org: len(registry.versions(f"replies.{o.org}")) for o in cycle.orgs}
-    for outcome in train_and_publish_replies(settings, registry):
+    counts = {o.org: len(family_registry.versions(f"replies.{o.org}")) for o in cycle.orgs}
+    for outcome in train_and_publish_replies(family_settings, family_registry):
         assert outcome.reused and not outcome.promoted, outcome
-        assert len(registry.versions(f"replies.{outcome.org}")) == counts[outcome.org]
+        assert len(family_registry.versions(f"replies.{outcome.org}")) == counts[outcome.org]

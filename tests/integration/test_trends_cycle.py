@@ -21,7 +21,7 @@ from socialsuggest.models.trends import TrendConfig
 from socialsuggest.pipeline import run_cycle
 from socialsuggest.pipeline.trends_cycle import TrendsReport, publish_detector, run_trends_cycle
 from socialsuggest.processing.posts import preprocess_posts
-from socialsuggest.registry import PRODUCTION, MlflowServer, Registry, start_server
+from socialsuggest.registry import PRODUCTION, Registry
 from socialsuggest.serving.app import create_app
 from socialsuggest.serving.trends import RESULTS_KEY, TrendsFeed
 
@@ -29,59 +29,49 @@ NAME = "trends.global"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("trends")
+def cycle(spark: Any, family_settings: Settings, family_registry: Registry) -> TrendsReport:
+    run_cycle(
+        family_settings,
+        orgs=3,
+        messages=3000,
+        days=4,
+        seed=11,
+        registry=family_registry,
+        families=(),
+    )
+    preprocess_posts(spark, Lake.from_settings(family_settings), settings=family_settings)
+    return run_trends_cycle(family_settings, family_registry)
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(home: Path) -> Iterator[MlflowServer]:
-    server = start_server(home / "mlflow")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def settings(home: Path, mlflow_server: MlflowServer) -> Settings:
-    return load_settings(home=home, mlflow_tracking_uri=mlflow_server.url, spark_master="local[2]")
-
-
-@pytest.fixture(scope="module")
-def registry(mlflow_server: MlflowServer) -> Registry:
-    return Registry(mlflow_server.url)
-
-
-@pytest.fixture(scope="module")
-def cycle(spark: Any, settings: Settings, registry: Registry) -> TrendsReport:
-    run_cycle(settings, orgs=3, messages=3000, days=4, seed=11, registry=registry, families=())
-    preprocess_posts(spark, Lake.from_settings(settings), settings=settings)
-    return run_trends_cycle(settings, registry)
-
-
-@pytest.fixture(scope="module")
-def client(registry: Registry, settings: Settings, cycle: TrendsReport) -> Iterator[TestClient]:
-    app = create_app(registry, poll_seconds=60, trends=TrendsFeed(Lake.from_settings(settings)))
+def client(
+    family_registry: Registry, family_settings: Settings, cycle: TrendsReport
+) -> Iterator[TestClient]:
+    app = create_app(
+        family_registry, poll_seconds=60, trends=TrendsFeed(Lake.from_settings(family_settings))
+    )
     with TestClient(app) as test_client:
         yield test_client
 
 
 def test_the_detector_is_gated_on_real_tweets_and_serves_as_production(
-    cycle: TrendsReport, registry: Registry
+    cycle: TrendsReport, family_registry: Registry
 ) -> None:
     assert cycle.detector is not None and cycle.detector.promoted, cycle.detector
-    production = registry.version_by_alias(NAME, PRODUCTION)
+    production = family_registry.version_by_alias(NAME, PRODUCTION)
     assert production is not None and production.version == cycle.model_version
     assert production.tags["gate.passed"] == "true" and production.tags["reference"]
-    run = registry.client.get_run(production.run_id)
+    run = family_registry.client.get_run(production.run_id)
     assert run.data.metrics["precision"] >= 0.6 and run.data.metrics["recall"] >= 0.8
     assert cycle.posts > 0 and "all" in cycle.segments
 
 
 def test_lists_are_written_for_every_segment_without_personal_data(
-    cycle: TrendsReport, settings: Settings
+    cycle: TrendsReport, family_settings: Settings
 ) -> None:
     import json
 
-    lake = Lake.from_settings(settings)
+    lake = Lake.from_settings(family_settings)
     doc = json.loads(lake.storage.get(RESULTS_KEY))
     assert doc["model"] == NAME and doc["model_version"] == cycle.model_version
     assert set(doc["segments"]) >= {"all"} and len(doc["segments"]) > 1  # per network too
@@ -102,24 +92,28 @@ def test_the_api_serves_the_newest_lists(client: TestClient, cycle: TrendsReport
     assert client.get("/v1/trends", params={"limit": 0}).status_code == 422
 
 
-def test_no_lists_yet_is_a_503(registry: Registry, tmp_path: Path) -> None:
+def test_no_lists_yet_is_a_503(family_registry: Registry, tmp_path: Path) -> None:
     lake = Lake.from_settings(load_settings(home=tmp_path))
-    with TestClient(create_app(registry, poll_seconds=60, trends=TrendsFeed(lake))) as empty:
+    with TestClient(create_app(family_registry, poll_seconds=60, trends=TrendsFeed(lake))) as empty:
         response = empty.get("/v1/trends")
     assert response.status_code == 503 and "trends_hourly" in response.json()["detail"]
 
 
 def test_a_worse_detector_is_refused_and_an_equal_one_promoted_then_rolled_back(
-    cycle: TrendsReport, settings: Settings, registry: Registry
+    cycle: TrendsReport, family_settings: Settings, family_registry: Registry
 ) -> None:
-    first = registry.version_by_alias(NAME, PRODUCTION)
+    first = family_registry.version_by_alias(NAME, PRODUCTION)
     assert first is not None
-    again = publish_detector(settings, registry)  # same config and code
-    assert again.reused and registry.version_by_alias(NAME, PRODUCTION) == first
-    worse = publish_detector(settings, registry, config=TrendConfig(min_diversity=0.0))
+    again = publish_detector(family_settings, family_registry)  # same config and code
+    assert again.reused and family_registry.version_by_alias(NAME, PRODUCTION) == first
+    worse = publish_detector(
+        family_settings, family_registry, config=TrendConfig(min_diversity=0.0)
+    )
     assert not worse.gate_passed and any("precision" in r for r in worse.gate_reasons)
-    assert registry.version_by_alias(NAME, PRODUCTION) == first
-    equal = publish_detector(settings, registry, config=replace(TrendConfig(), top_n=25))
+    assert family_registry.version_by_alias(NAME, PRODUCTION) == first
+    equal = publish_detector(
+        family_settings, family_registry, config=replace(TrendConfig(), top_n=25)
+    )
     assert equal.promoted and equal.version != first.version
-    registry.rollback(NAME, actor="test", reason="lists looked wrong")
-    assert registry.version_by_alias(NAME, PRODUCTION).version == first.version  # type: ignore[union-attr]
+    family_registry.rollback(NAME, actor="test", reason="lists looked wrong")
+    assert family_registry.version_by_alias(NAME, PRODUCTION).version == first.version  # type: ignore[union-attr]

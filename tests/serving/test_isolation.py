@@ -37,7 +37,7 @@ from socialsuggest.lake import Lake
 from socialsuggest.registry import Registry
 from socialsuggest.serving import RequestLog
 from socialsuggest.serving.app import create_app
-from socialsuggest.serving.auth import KeyStore, KeyStoreError, split_key
+from socialsuggest.serving.auth import KEYED_GLOBAL_PATHS, KeyStore, KeyStoreError, split_key
 
 CLI = str(Path(sys.executable).with_name("socialsuggest"))
 ADMIN = "admin-" + secrets.token_urlsafe(32)
@@ -182,6 +182,18 @@ def test_the_admin_key_reaches_any_org_and_an_org_key_no_unknown_one(tenancy: Te
     assert org_key.status_code == 403, org_key.text
 
 
+def test_global_trends_need_a_valid_key_of_any_org(tenancy: Tenancy) -> None:
+    """Lists computed from every org's posts: no anonymous reader, but no org owns them."""
+    url = f"{tenancy.url}/v1/trends"
+    assert httpx.get(url, timeout=30).status_code == 401
+    assert httpx.get(url, headers=_bearer(tenancy.revoked), timeout=30).status_code == 401
+    for key in (tenancy.key, tenancy.other_key, ADMIN):
+        answer = httpx.get(url, headers=_bearer(key), timeout=30)
+        assert answer.status_code not in (401, 403), answer.text  # 503: no lists in this app
+    schema = httpx.get(f"{tenancy.url}/openapi.json", timeout=30).json()
+    assert schema["paths"]["/v1/trends"]["get"]["security"]
+
+
 def test_health_readiness_and_docs_stay_open_without_a_key(tenancy: Tenancy) -> None:
     for path in ("/healthz", "/readyz", "/openapi.json"):
         answer = httpx.get(f"{tenancy.url}{path}", timeout=30)
@@ -204,13 +216,13 @@ def test_metrics_stay_open_and_carry_no_personal_data_or_keys(tenancy: Tenancy) 
         assert secret not in answer.text
 
 
-def test_the_openapi_schema_declares_the_key_on_org_routes_only(tenancy: Tenancy) -> None:
+def test_the_openapi_schema_declares_the_key_on_keyed_routes_only(tenancy: Tenancy) -> None:
     schema = httpx.get(f"{tenancy.url}/openapi.json", timeout=30).json()
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             secured = operation.get("security") == [{"apiKey": []}]
-            assert secured == ("{org}" in path), (method, path)
+            assert secured == ("{org}" in path or path in KEYED_GLOBAL_PATHS), (method, path)
             if secured:
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
 

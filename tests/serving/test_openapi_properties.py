@@ -35,6 +35,7 @@ from socialsuggest.serving import RequestLog
 from socialsuggest.serving.app import create_app
 from socialsuggest.serving.auth import KeyStore
 from socialsuggest.serving.limits import DEFAULT_MAX_BODY_BYTES
+from socialsuggest.serving.trends import RESULTS_KEY, TrendsFeed
 
 ADMIN = "admin-properties-" + "k" * 32
 Serve = Callable[[FastAPI], str]
@@ -51,8 +52,15 @@ class Api:
 def api(orgs: list[str], serving_registry: Registry, serve: Serve, tmp_path: Path) -> Api:
     store = KeyStore(tmp_path / "keys.json", admin_key=ADMIN)
     _, key = store.create(orgs[0])
-    log = RequestLog(Lake.from_settings(load_settings(home=tmp_path)), flush_seconds=3600)
-    app = create_app(serving_registry, request_log=log, keys=store)
+    lake = Lake.from_settings(load_settings(home=tmp_path))
+    log = RequestLog(lake, flush_seconds=3600)
+    lists = {"generated_at": "2026-11-30T10:05:00+00:00", "model": "trends.global",
+             "model_version": 1, "window": {"start": "2026-11-30T10:00:00+00:00", "hours": 1},
+             "segments": {"all": [{"hashtag": "launch", "score": 7.5, "volume": 40.0,
+                                   "baseline": 2.0, "peak_at": "2026-11-30T10:00:00+00:00",
+                                   "members": ["launch2026"], "segment": "all"}]}}  # fmt: skip
+    lake.storage.put(RESULTS_KEY, json.dumps(lists).encode())  # what trends_hourly writes
+    app = create_app(serving_registry, request_log=log, keys=store, trends=TrendsFeed(lake))
     return Api(serve(app), orgs[0], key)
 
 

@@ -429,7 +429,14 @@ def create_app(
             replies=[RankedReply(**r) for r in ranked],
         )  # fmt: skip
 
-    @app.get("/v1/trends", response_model=TrendsResponse)
+    @app.get(
+        "/v1/trends",
+        response_model=TrendsResponse,
+        responses={
+            404: {"description": "the segment has no trend list"},
+            503: {"description": "no trend lists computed yet (trends_hourly has not run)"},
+        },
+    )
     def current_trends(
         segment: Annotated[str, Query(max_length=40, description="all or a network")] = "all",
         limit: Annotated[int, Query(ge=1, le=50)] = 10,

@@ -301,6 +301,11 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
+#: Routes with no ``{org}`` that still need a key (any org's or the admin's): global
+#: lists computed from every org's data (trending hashtags) are not for anonymous callers.
+KEYED_GLOBAL_PATHS = ("/v1/trends",)
+
+
 def org_access(keys: KeyStore) -> Callable[[Request], Awaitable[Access | None]]:
     """The dependency that guards every route with an ``{org}`` path parameter.
 
@@ -314,13 +319,17 @@ def org_access(keys: KeyStore) -> Callable[[Request], Awaitable[Access | None]]:
 
     async def check(request: Request) -> Access | None:
         org = request.path_params.get(ORG_PARAM)
-        if org is None:
+        keyed_global = request.url.path in KEYED_GLOBAL_PATHS
+        if org is None and not keyed_global:
             return None
         try:
             access = keys.authenticate(presented_key(request))
         except AuthError as exc:
             headers = {"WWW-Authenticate": exc.challenge} if exc.challenge else None
             raise HTTPException(exc.status, detail=exc.reason, headers=headers) from None
+        if org is None:  # a global list: any valid key reads it
+            request.state.access = access
+            return access
         if not access.may_reach(org):
             raise HTTPException(
                 403,
@@ -352,7 +361,7 @@ def document_security(app: FastAPI) -> None:
             "admin key; also accepted as an X-API-Key header",
         }
         for path, operations in schema.get("paths", {}).items():
-            if "{" + ORG_PARAM + "}" not in path:
+            if "{" + ORG_PARAM + "}" not in path and path not in KEYED_GLOBAL_PATHS:
                 continue
             for operation in operations.values():
                 operation["security"] = [{SCHEME_NAME: []}]
