@@ -16,8 +16,9 @@ gets something an editor can pick. The evaluation reports each part alone too.
 
 Only numpy arrays are kept after :meth:`HashtagModel.fit`: gensim is needed to train,
 not to serve, and a search is one matrix-vector product over every hashtag plus an
-``argpartition`` (exact, ~1 ms for 50k hashtags of 64 dims), so no approximate index
-is needed at an org's scale.
+``argpartition`` (exact: p50 0.03 ms for 1k hashtags of 64 dims, 1.9 ms for 50k,
+10 ms for 200k, measured on the 2-core machine), so no approximate index is needed at
+an org's scale.
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ class HashtagModel:
         self.content_vectors = content_vectors
         self.counts = counts
         self.popular = popular
+        # once, not per request: a log over every hashtag is as costly as the search
+        logged = np.log1p(counts).astype(np.float32)
+        self.prior: Matrix = logged / max(float(logged.max()), 1e-9) if len(logged) else logged
 
     # ---- training -------------------------------------------------------------------
     @classmethod
@@ -212,11 +216,6 @@ class HashtagModel:
         top = np.argpartition(-scores, want - 1)[:want]
         ranked = top[np.argsort(-scores[top], kind="stable")]
         return [(int(i), float(scores[i])) for i in ranked if int(i) not in exclude][:k]
-
-    @property
-    def prior(self) -> Matrix:
-        logged = np.log1p(self.counts).astype(np.float32)
-        return logged / max(float(logged.max()), 1e-9) if len(logged) else logged
 
     def suggest_many(
         self, drafts: Sequence[Draft], k: int | None = None, mode: Mode = "hybrid"
