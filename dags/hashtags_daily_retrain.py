@@ -63,7 +63,7 @@ def hashtags_daily_retrain() -> None:
 
         settings = load_settings()
         report = preprocess_posts(
-            get_spark(settings), Lake.from_settings(settings), settings=settings
+            lambda: get_spark(settings), Lake.from_settings(settings), settings=settings
         )
         summary: dict[str, Any] = json.loads(json.dumps(report.summary(), default=str))
         return summary

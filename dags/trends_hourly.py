@@ -55,7 +55,7 @@ def trends_hourly() -> None:
 
         settings = load_settings()
         report = preprocess_posts(
-            get_spark(settings), Lake.from_settings(settings), settings=settings
+            lambda: get_spark(settings), Lake.from_settings(settings), settings=settings
         )
         summary: dict[str, Any] = json.loads(json.dumps(report.summary(), default=str))
         return summary

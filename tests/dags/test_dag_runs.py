@@ -204,40 +204,6 @@ def test_tags_daily_retrain_trains_and_promotes_and_a_failing_suite_stops_it(
     _assert_quality_runs_in_mlflow(registry_uri, results)
 
 
-def test_hashtags_daily_retrain_promotes_every_org(
-    airflow_db: Path,
-    home: Path,
-    registry_uri: str,
-    monkeypatch: pytest.MonkeyPatch,
-    datasets_dir: Path,
-) -> None:
-    from datetime import date
-
-    from socialsuggest.ingest import ingest_paths
-    from socialsuggest.registry import Registry
-    from socialsuggest.sampledata import generate
-
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry_uri)
-    monkeypatch.setenv("SOCIALSUGGEST_SPARK_MASTER", "local[2]")
-    generate(home / "sample", datasets_dir=datasets_dir, orgs=2, messages=2000, days=8,
-             end=date(2026, 11, 1), seed=6, invalid_rate=0.0)  # fmt: skip
-    lake = Lake.from_settings(load_settings())
-    ingest_paths(lake, [home / "sample"])
-    dag = _dag(REPO / "dags", "hashtags_daily_retrain")
-
-    run = dag.test()
-
-    assert run.state == "success"
-    registry = Registry(registry_uri)
-    orgs = sorted({f.org for f in lake.files("processed", "hashtags")})
-    assert len(orgs) == 2
-    first = {org: registry.version_by_alias(f"hashtags.{org}", "production") for org in orgs}
-    assert all(v is not None and v.tags["gate.passed"] == "true" for v in first.values())
-    report = next(t for t in run.get_task_instances() if t.task_id == "report")
-    assert report.state == "success"
-    assert {t.task_id for t in run.get_task_instances()} >= {"preprocess", "train_batch"}
-
-
 def _assert_quality_runs_in_mlflow(uri: str, raw_results: list[str]) -> None:
     """Each suite's result is an MLflow run, the failing one logged before the gate raised."""
     from mlflow import MlflowClient

@@ -33,12 +33,12 @@ def cycle(spark: Any, family_settings: Settings, family_registry: Registry) -> T
     run_cycle(
         family_settings,
         orgs=3,
-        messages=3000,
-        days=4,
+        messages=4500,
+        days=14,
         seed=11,
         registry=family_registry,
         families=(),
-    )
+    )  # fmt: skip  (the family modules' shared sample)
     preprocess_posts(spark, Lake.from_settings(family_settings), settings=family_settings)
     return run_trends_cycle(family_settings, family_registry)
 

@@ -9,6 +9,7 @@ rejected or failed org keeps its production version serving.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -21,8 +22,7 @@ from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.hashtags import Draft, HashtagModelConfig
 from socialsuggest.models.hashtags.evaluate import evaluate_hashtags
-from socialsuggest.pipeline.publishing import Publishable, publish_candidate
-from socialsuggest.pipeline.tags_cycle import OrgOutcome
+from socialsuggest.pipeline.publishing import OrgOutcome, Publishable, publish_candidate
 from socialsuggest.processing.posts import FAMILY, load_posts, preprocess_posts
 from socialsuggest.processing.spark import get_spark
 from socialsuggest.quality import GateConfig
@@ -133,8 +133,6 @@ def train_and_publish_hashtags(
     say: Say | None = None,
 ) -> list[OrgOutcome]:
     """Train every org's hashtag model from processed posts and publish it."""
-    import tempfile
-
     say = say or (lambda message: log.info("%s", message))
     lake = Lake.from_settings(settings)
     orgs = orgs if orgs is not None else hashtag_orgs(lake)
@@ -187,7 +185,7 @@ def run_hashtags_cycle(
     say = say or (lambda message: log.info("%s", message))
     started = time.perf_counter()
     lake = Lake.from_settings(settings)
-    pre = preprocess_posts(get_spark(settings), lake, settings=settings, progress=say)
+    pre = preprocess_posts(lambda: get_spark(settings), lake, settings=settings, progress=say)
     outcomes = train_and_publish_hashtags(
         settings, registry, orgs, dry_run=dry_run, config=config, actor=actor, say=say
     )

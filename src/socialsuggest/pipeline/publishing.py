@@ -1,7 +1,9 @@
 """Publishing one org's candidate of any family: gates → MLflow → checks → aliases.
 
-The tag family's ``publish`` grew first and keeps its own (archive edits, the batch's
-integration-gate server); a new family hands this module a :class:`Publishable`, which
+What every family's publishing shares lives here: the outcome record, finding the
+version a re-run already made, and reusing it. The tag family's ``publish`` keeps its
+own gate-and-register steps (archive edits, the batch's integration-gate server); a
+new family hands this module a :class:`Publishable`, which
 says in a few callables what is family-specific — how production is scored on the
 candidate's own test window, and how a loaded model answers one request — and gets
 the same lifecycle: re-runs reuse the version made from the same data and code; the
@@ -14,7 +16,6 @@ model's own labels, a latency budget) before ``staging`` and ``production`` move
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,13 +26,96 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from socialsuggest.pipeline.tags_cycle import FINGERPRINT_TAG, OrgOutcome, _reuse, _same_run
 from socialsuggest.quality import GateConfig, model_gate
 from socialsuggest.quality.integration import IntegrationResult
-from socialsuggest.registry import PRODUCTION, STAGING, Candidate, Registry, model_name
+from socialsuggest.registry import (
+    PRODUCTION,
+    STAGING,
+    Candidate,
+    Registry,
+    VersionInfo,
+    code_version,
+    model_name,
+)
 
 log = logging.getLogger(__name__)
 Answer = Callable[[Any, Mapping[str, Any]], Sequence[str]]
+
+
+FINGERPRINT_TAG = "data.fingerprint"  # sha of the training input (examples, archived, config)
+
+
+@dataclass
+class OrgOutcome:
+    org: str
+    trained: bool
+    error: str | None = None
+    version: int | None = None
+    gate_passed: bool = False
+    gate_reasons: list[str] = field(default_factory=list)
+    promoted: bool = False
+    integration_passed: bool | None = None
+    production_before: int | None = None
+    production_after: int | None = None
+    enabled_tags: int = 0
+    disabled_tags: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    reused: bool = False  # same data and code as an existing version: nothing registered
+    #: False: production's model with newly archived tags switched off (retrain policy)
+    refit: bool = True
+    #: Not retrained: production is still fresh (why, from the retrain policy).
+    fresh: str | None = None
+
+
+def same_run(registry: Registry, name: str, fingerprint: str) -> VersionInfo | None:
+    """A version trained by this code from exactly this data, if one exists.
+
+    Re-running a day must not pile up versions or alias moves: the candidate would be
+    the same model, so its verdict (gates, integration) is the existing version's.
+    """
+    if not fingerprint:
+        return None
+    code = code_version()  # uncommitted edits included (a hash of the diff)
+    try:
+        versions = registry.versions(name)
+    except Exception:  # a model not registered yet
+        return None
+    for info in reversed(versions):
+        if info.tags.get(FINGERPRINT_TAG) == fingerprint and info.tags.get("code_version") == code:
+            return info
+    return None
+
+
+def reuse_outcome(
+    registry: Registry,
+    same: VersionInfo,
+    before: VersionInfo | None,
+    outcome: OrgOutcome,
+    *,
+    dry_run: bool,
+    actor: str,
+) -> OrgOutcome:
+    """The outcome the first run of this data had, without registering anything.
+
+    It is promoted only if it never was production: a version that was production and
+    no longer is was moved away on purpose (a rollback, a later promotion), and a
+    re-run must not undo that.
+    """
+    outcome.reused = True
+    outcome.version = same.version
+    outcome.gate_passed = same.accepted
+    outcome.gate_reasons = [f"same data and code as version {same.version}: reused"]
+    if before is not None and before.version == same.version:
+        outcome.production_after = same.version
+        return outcome
+    was_production = f"{PRODUCTION}.since" in same.tags
+    if same.accepted and not dry_run and not same.trained_on_erased_data and not was_production:
+        registry.promote(same.name, same.version, actor=actor,
+                         reason="daily retrain re-run: same data as this version")  # fmt: skip
+        outcome.promoted = True
+        outcome.production_after = same.version
+    return outcome
 
 
 @dataclass
@@ -85,9 +169,9 @@ def publish_candidate(
     before = registry.version_by_alias(name, PRODUCTION)
     outcome.production_before = outcome.production_after = before.version if before else None
     erased = before is not None and before.trained_on_erased_data
-    same = None if erased else _same_run(registry, name, candidate.fingerprint)
+    same = None if erased else same_run(registry, name, candidate.fingerprint)
     if same is not None:
-        return _reuse(registry, same, before, outcome, dry_run=dry_run, actor=actor)
+        return reuse_outcome(registry, same, before, outcome, dry_run=dry_run, actor=actor)
     production = None
     if before is not None and not erased:
         try:
@@ -185,16 +269,3 @@ def loaded_check(
         reasons.append(f"latency: p95 {p95:.1f} ms > budget {latency_budget_ms:.0f} ms")
     first = timings[0] if timings else 0.0
     return IntegrationResult(not reasons, len(candidate.golden), p95, reasons, load_ms, first)
-
-
-def written_artifacts(folder: Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
-    """CSV artifacts of a candidate (reports people open from the MLflow UI)."""
-    paths = {}
-    for name, table in tables.items():
-        paths[name] = folder / f"{name}.csv"
-        table.to_csv(paths[name], index=False)
-    return paths
-
-
-def temporary_folder() -> tempfile.TemporaryDirectory[str]:
-    return tempfile.TemporaryDirectory()

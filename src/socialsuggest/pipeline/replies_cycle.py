@@ -23,8 +23,7 @@ import pandas as pd
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.replies import ReplyModelConfig, evaluate_replies
-from socialsuggest.pipeline.publishing import Publishable, publish_candidate
-from socialsuggest.pipeline.tags_cycle import OrgOutcome
+from socialsuggest.pipeline.publishing import OrgOutcome, Publishable, publish_candidate
 from socialsuggest.processing.splits import load_examples
 from socialsuggest.quality import GateConfig
 from socialsuggest.registry import Registry

@@ -12,7 +12,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.pipeline.publishing import (
+    FINGERPRINT_TAG,
+    OrgOutcome,
+    reuse_outcome,
+    same_run,
+)
 from socialsuggest.privacy.retrain import RetrainQueue
 from socialsuggest.processing.spark import get_spark
 from socialsuggest.processing.splits import load_examples, load_tag_lifecycle
@@ -37,7 +43,6 @@ from socialsuggest.registry import (
     Candidate,
     Registry,
     VersionInfo,
-    code_version,
     model_name,
 )
 from socialsuggest.registry.pyfunc import TagSuggesterModel
@@ -55,32 +60,6 @@ from socialsuggest.training.policy import CONFIG_TAG, RetrainPolicy, config_sha,
 log = logging.getLogger(__name__)
 FAMILY = "tags"
 Say = Callable[[str], None]
-
-
-FINGERPRINT_TAG = "data.fingerprint"  # sha of the training input (examples, archived, config)
-
-
-@dataclass
-class OrgOutcome:
-    org: str
-    trained: bool
-    error: str | None = None
-    version: int | None = None
-    gate_passed: bool = False
-    gate_reasons: list[str] = field(default_factory=list)
-    promoted: bool = False
-    integration_passed: bool | None = None
-    production_before: int | None = None
-    production_after: int | None = None
-    enabled_tags: int = 0
-    disabled_tags: int = 0
-    metrics: dict[str, float] = field(default_factory=dict)
-    train_seconds: float = 0.0
-    reused: bool = False  # same data and code as an existing version: nothing registered
-    #: False: production's model with newly archived tags switched off (retrain policy)
-    refit: bool = True
-    #: Not retrained: production is still fresh (why, from the retrain policy).
-    fresh: str | None = None
 
 
 @dataclass
@@ -182,9 +161,9 @@ def publish(
     before = registry.version_by_alias(name, PRODUCTION)
     outcome.production_before = outcome.production_after = before.version if before else None
     erased = must_replace or (before is not None and before.trained_on_erased_data)
-    same = None if erased else _same_run(registry, name, result.fingerprint)
+    same = None if erased else same_run(registry, name, result.fingerprint)
     if same is not None:
-        return _reuse(registry, same, before, outcome, dry_run=dry_run, actor=actor)
+        return reuse_outcome(registry, same, before, outcome, dry_run=dry_run, actor=actor)
     production = None
     if before is not None and not erased:
         try:
@@ -233,56 +212,6 @@ def publish(
         registry.promote(name, version.version, actor=actor, reason="daily retrain: gates passed")
         outcome.promoted = True
         outcome.production_after = version.version
-    return outcome
-
-
-def _same_run(registry: Registry, name: str, fingerprint: str) -> VersionInfo | None:
-    """A version trained by this code from exactly this data, if one exists.
-
-    Re-running a day must not pile up versions or alias moves: the candidate would be
-    the same model, so its verdict (gates, integration) is the existing version's.
-    """
-    if not fingerprint:
-        return None
-    code = code_version()  # uncommitted edits included (a hash of the diff)
-    try:
-        versions = registry.versions(name)
-    except Exception:  # a model not registered yet
-        return None
-    for info in reversed(versions):
-        if info.tags.get(FINGERPRINT_TAG) == fingerprint and info.tags.get("code_version") == code:
-            return info
-    return None
-
-
-def _reuse(
-    registry: Registry,
-    same: VersionInfo,
-    before: VersionInfo | None,
-    outcome: OrgOutcome,
-    *,
-    dry_run: bool,
-    actor: str,
-) -> OrgOutcome:
-    """The outcome the first run of this data had, without registering anything.
-
-    It is promoted only if it never was production: a version that was production and
-    no longer is was moved away on purpose (a rollback, a later promotion), and a
-    re-run must not undo that.
-    """
-    outcome.reused = True
-    outcome.version = same.version
-    outcome.gate_passed = same.accepted
-    outcome.gate_reasons = [f"same data and code as version {same.version}: reused"]
-    if before is not None and before.version == same.version:
-        outcome.production_after = same.version
-        return outcome
-    was_production = f"{PRODUCTION}.since" in same.tags
-    if same.accepted and not dry_run and not same.trained_on_erased_data and not was_production:
-        registry.promote(same.name, same.version, actor=actor,
-                         reason="daily retrain re-run: same data as this version")  # fmt: skip
-        outcome.promoted = True
-        outcome.production_after = same.version
     return outcome
 
 

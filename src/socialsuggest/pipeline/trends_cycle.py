@@ -35,8 +35,7 @@ from socialsuggest.models.trends import (
     label_trends,
 )
 from socialsuggest.models.trends.reference import load_reference
-from socialsuggest.pipeline.publishing import Publishable, publish_candidate
-from socialsuggest.pipeline.tags_cycle import OrgOutcome
+from socialsuggest.pipeline.publishing import OrgOutcome, Publishable, publish_candidate
 from socialsuggest.processing.posts import FAMILY as POSTS
 from socialsuggest.processing.posts import PROCESSED_SCHEMA
 from socialsuggest.quality import GateConfig
@@ -151,6 +150,7 @@ def detect_trends(
     posts = recent_posts(lake, start)
     runs = TrendDetector(config).run(posts, start=start, end=now, segment_column="network")
     newest = {segment: windows[-1] for segment, windows in runs.items() if windows}
+    newest.setdefault("all", (now, []))  # no posts in the hours read: nothing trends
     doc = {
         "generated_at": datetime.now(UTC).isoformat(),
         "model": model_name(FAMILY, SCOPE),

@@ -134,14 +134,18 @@ def _key(pid: PartitionId) -> str:
 
 
 def preprocess_posts(
-    spark: SparkSession,
+    spark: SparkSession | Callable[[], SparkSession],
     lake: Lake,
     *,
     settings: Settings,
     full: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> PostsReport:
-    """Bring ``processed/hashtags`` up to date with ``raw/posts``."""
+    """Bring ``processed/hashtags`` up to date with ``raw/posts``.
+
+    ``spark`` may be a factory: it is called only when a partition needs processing, so
+    a run with nothing new (the hourly trends job, mostly) starts no JVM.
+    """
     from pyspark.sql import functions as F
 
     say = progress or (lambda m: log.info("preprocess posts: %s", m))
@@ -160,9 +164,10 @@ def preprocess_posts(
     say(f"{len(raw)} raw partitions, {len(todo)} to process, {len(gone)} to remove")
     written: dict[str, tuple[str, int]] = {}
     if todo:
+        session = spark() if callable(spark) else spark
         paths = [lake_path(lake, key) for files in todo.values() for key in sorted(files)]
         frame = (
-            spark.read.schema(_RAW_COLUMNS)
+            session.read.schema(_RAW_COLUMNS)
             .parquet(*paths)
             .withColumn(
                 "dt",  # the raw partition's day, so output follows its source partition
