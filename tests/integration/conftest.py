@@ -131,8 +131,10 @@ def family_settings(family_home: Path, family_mlflow: Any) -> Any:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def family_registry(family_mlflow: Any) -> Any:
+    """Per module: a Registry points MLflow's process-wide tracking URI at its server, and
+    a module that ran in between may have pointed it at its own (stopped) one."""
     from socialsuggest.registry import Registry
 
     return Registry(family_mlflow.url)
