@@ -30,8 +30,8 @@ def machine() -> str:
 
 
 #: The tracking server the person running the benchmark named, read at import: the
-#: benchmarks start their own throwaway servers, and MLflow's set_tracking_uri (which
-#: the Registry calls) overwrites this variable in the environment with theirs.
+#: benchmarks start their own throwaway servers (a Registry no longer changes the
+#: process-wide URI, but a benchmark's own mlflow.set_tracking_uri would).
 TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
 
 

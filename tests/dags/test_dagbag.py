@@ -70,3 +70,26 @@ def test_dags_pass_airflow3_lint() -> None:
     done = subprocess.run([str(ruff), "check", "--select", "AIR3", str(REPO / "dags")],
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("dag_file", ["hashtags_daily_retrain.py", "replies_daily_retrain.py"])
+def test_the_family_dags_name_functions_that_exist(
+    dag_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared retrain DAG takes its train and orgs functions as "module:function"
+    strings (imported only when a task runs, to keep parsing light): a typo would pass
+    parsing and fail the first scheduled run, so resolve every one here."""
+    import importlib.util
+
+    import socialsuggest.family_dag as family_dag
+
+    calls: list[dict[str, str]] = []
+    monkeypatch.setattr(family_dag, "per_org_retrain", lambda **kw: calls.append(kw))
+    spec = importlib.util.spec_from_file_location(
+        f"check_{dag_file[:-3]}", REPO / "dags" / dag_file
+    )
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert len(calls) == 1
+    for key in ("all_orgs", "train"):
+        assert callable(family_dag._resolve(calls[0][key])), calls[0][key]

@@ -14,8 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from servers import pick_port
+
 pytestmark = [pytest.mark.slow, pytest.mark.services]
-PORT = 28080  # clear of a developer's Airflow on 8080
+#: Preferred port (another when taken): clear of a developer's Airflow on 8080.
+PORT = 28080
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +29,13 @@ def api(airflow_db: Path) -> Iterator[tuple[str, dict[str, str]]]:
     reserialize = subprocess.run([airflow, "dags", "reserialize"], env=env,
                                  capture_output=True, text=True, timeout=300)  # fmt: skip
     assert reserialize.returncode == 0, reserialize.stderr[-2000:]
+    port = pick_port(PORT)
     log = open(airflow_db / "api-server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [airflow, "api-server", "--port", str(PORT), "--host", "127.0.0.1"],
+        [airflow, "api-server", "--port", str(port), "--host", "127.0.0.1"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{PORT}"
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:

@@ -1,4 +1,8 @@
-"""Integration fixtures: ONE SparkSession, S3 store and Elasticsearch node per test run."""
+"""Integration fixtures: ONE SparkSession, S3 store and Elasticsearch node per test run.
+
+Their ports are picked at run time (the usual test port when free, see
+``tests/servers.py``): a store or node a killed run left behind must not fail the next.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +13,28 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
+from servers import pick_port
 from socialsuggest.catalog import Catalog, open_catalog
 from socialsuggest.config import load_settings
 
-if TYPE_CHECKING:
-    pass
-
-
 REPO = Path(__file__).resolve().parents[2]
-S3_PORT = "28333"  # + its derived ports: clear of a developer's own store on 8333
+#: Preferred S3 port: clear of a developer's own store on 8333.
+S3_PORT = 28333
+#: The S3 port and the ports infra/s3.sh derives from it (master, volume, filer), each
+#: with a gRPC port 10000 above: all must be free.
+S3_PORT_OFFSETS = (0, 100, 200, 300, 10000, 10100, 10200, 10300)
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "socialsuggest-test", "AWS_SECRET_ACCESS_KEY": "test-secret"}
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real S3-compatible store (SeaweedFS via infra/s3.sh) for the whole run."""
-    env = {**os.environ, **S3_CREDENTIALS, "SOCIALSUGGEST_S3_PORT": S3_PORT,
+    port = pick_port(S3_PORT, offsets=S3_PORT_OFFSETS)
+    env = {**os.environ, **S3_CREDENTIALS, "SOCIALSUGGEST_S3_PORT": str(port),
            "SOCIALSUGGEST_HOME": str(tmp_path_factory.mktemp("s3home"))}  # fmt: skip
     script = str(REPO / "infra" / "s3.sh")
     up = subprocess.run(
@@ -45,7 +51,8 @@ def s3_credentials() -> dict[str, str]:
     return dict(S3_CREDENTIALS)
 
 
-ES_PORT = "29200"  # clear of a developer's own `make services-up` node on 9200
+#: Preferred Elasticsearch HTTP port: clear of a developer's `make services-up` node on 9200.
+ES_PORT = 29200
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +65,8 @@ def es_env() -> Iterator[dict[str, str]]:
     """
     home = Path(tempfile.mkdtemp(prefix="socialsuggest-es-test-"))
     home.chmod(0o755)  # the unprivileged ES user must traverse it
-    yield {**os.environ, "SOCIALSUGGEST_ES_PORT": ES_PORT, "SOCIALSUGGEST_HOME": str(home)}
+    port = str(pick_port(ES_PORT))
+    yield {**os.environ, "SOCIALSUGGEST_ES_PORT": port, "SOCIALSUGGEST_HOME": str(home)}
     shutil.rmtree(home, ignore_errors=True)
 
 
@@ -70,7 +78,7 @@ def es_url(es_env: dict[str, str]) -> Iterator[str]:
         ["bash", script, "up"], env=es_env, capture_output=True, text=True, timeout=600
     )
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-    yield f"http://127.0.0.1:{ES_PORT}"
+    yield f"http://127.0.0.1:{es_env['SOCIALSUGGEST_ES_PORT']}"
     down = subprocess.run(
         ["bash", script, "down"], env=es_env, capture_output=True, text=True, timeout=120
     )
@@ -131,10 +139,11 @@ def family_settings(family_home: Path, family_mlflow: Any) -> Any:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def family_registry(family_mlflow: Any) -> Any:
-    """Per module: a Registry points MLflow's process-wide tracking URI at its server, and
-    a module that ran in between may have pointed it at its own (stopped) one."""
+    """One for the session: a Registry talks to its own server only (it leaves MLflow's
+    process-wide tracking URI alone), so registries other modules create in between,
+    on servers they have since stopped, cannot redirect it."""
     from socialsuggest.registry import Registry
 
     return Registry(family_mlflow.url)

@@ -7,22 +7,21 @@ following the family_registry, so promotion and rollback are observed from outsi
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from servers import running_app
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.hashtags import HashtagModelConfig
 from socialsuggest.pipeline import CycleSummary, run_cycle
 from socialsuggest.pipeline.hashtags_cycle import hashtag_orgs, train_and_publish_hashtags
 from socialsuggest.processing.posts import load_posts, preprocess_posts
-from socialsuggest.registry import PRODUCTION, Registry, free_port
+from socialsuggest.registry import PRODUCTION, Registry
 from socialsuggest.serving.app import create_app
 
 ORGS = 3
@@ -42,24 +41,9 @@ def cycle(spark: Any, family_settings: Settings, family_registry: Registry) -> C
 
 @pytest.fixture(scope="module")
 def api(family_registry: Registry, cycle: CycleSummary) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(family_registry, poll_seconds=0.5), port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).json().get("hashtag_models"):
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    app = create_app(family_registry, poll_seconds=0.5)
+    with running_app(app, ready=lambda r: bool(r.json().get("hashtag_models"))) as url:
+        yield url
 
 
 def _suggest(api: str, org: str, **body: Any) -> httpx.Response:

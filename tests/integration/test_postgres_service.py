@@ -11,11 +11,13 @@ import psycopg
 import pytest
 from mlflow.tracking import MlflowClient
 
+from servers import pick_port
 from socialsuggest.lake import S3Storage
 from socialsuggest.registry import start_server
 
 REPO = Path(__file__).resolve().parents[2]
-PORT = "25432"  # clear of a developer's own `make services-up` cluster on 5432
+#: Preferred port (another when taken): clear of a developer's `make services-up` cluster on 5432.
+PORT = 25432
 PASSWORD = "test-only-password"
 
 pytestmark = pytest.mark.services  # real servers started by infra/ scripts
@@ -27,14 +29,15 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for path in (home, *home.parents):  # the postgres user must reach its data dir
         if str(path).startswith("/tmp/pytest-of-"):
             path.chmod(path.stat().st_mode | 0o011)
-    env = {**os.environ, "SOCIALSUGGEST_PG_PORT": PORT, "SOCIALSUGGEST_HOME": str(home),
+    port = pick_port(PORT)
+    env = {**os.environ, "SOCIALSUGGEST_PG_PORT": str(port), "SOCIALSUGGEST_HOME": str(home),
            "SOCIALSUGGEST_PG_PASSWORD": PASSWORD}  # fmt: skip
     script = str(REPO / "infra" / "postgres.sh")
     up = subprocess.run(
         ["bash", script, "up"], env=env, capture_output=True, text=True, timeout=300
     )
     assert up.returncode == 0, up.stdout + up.stderr
-    yield f"postgresql://socialsuggest:{PASSWORD}@127.0.0.1:{PORT}"
+    yield f"postgresql://socialsuggest:{PASSWORD}@127.0.0.1:{port}"
     down = subprocess.run(
         ["bash", script, "down"], env=env, capture_output=True, text=True, timeout=120
     )

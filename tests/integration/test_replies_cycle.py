@@ -8,15 +8,13 @@ answer on ``POST /v1/orgs/{org}/replies:rank``.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from servers import running_app
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.pipeline import run_cycle
@@ -26,7 +24,7 @@ from socialsuggest.pipeline.replies_cycle import (
     train_and_publish_replies,
 )
 from socialsuggest.processing.tags import preprocess_tags
-from socialsuggest.registry import PRODUCTION, Registry, free_port
+from socialsuggest.registry import PRODUCTION, Registry
 from socialsuggest.sampledata.generator import uses_saved_replies
 from socialsuggest.serving.app import create_app
 
@@ -44,25 +42,9 @@ def cycle(spark: Any, family_settings: Settings, family_registry: Registry) -> R
 
 @pytest.fixture(scope="module")
 def api(family_registry: Registry, cycle: RepliesCycleReport) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(family_registry, poll_seconds=0.5), port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if len(httpx.get(f"{url}/readyz", timeout=1).json().get("reply_models", {})) == ORGS:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    app = create_app(family_registry, poll_seconds=0.5)
+    with running_app(app, ready=lambda r: len(r.json().get("reply_models", {})) == ORGS) as url:
+        yield url
 
 
 def _rank(api: str, org: str, **body: Any) -> httpx.Response:

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
+from servers import running_app
 from socialsuggest.config import Settings, load_settings
 from socialsuggest.ingest import ingest_events
 from socialsuggest.lake import Lake
@@ -42,7 +42,6 @@ from socialsuggest.registry import (
     MlflowServer,
     Registry,
     RegistryError,
-    free_port,
     start_server,
 )
 from socialsuggest.serving.app import create_app
@@ -89,22 +88,8 @@ def cycle(spark: Any, settings: Settings, registry: Registry) -> CycleSummary:
 
 @pytest.fixture(scope="module")
 def api(registry: Registry, cycle: CycleSummary) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(create_app(registry, poll_seconds=0.5), port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running_app(create_app(registry, poll_seconds=0.5)) as url:
+        yield url
 
 
 def _suggest(
@@ -399,20 +384,8 @@ def test_served_requests_and_feedback_are_logged_to_the_lake(
     org = cycle.tags.orgs[0].org
     lake = Lake.from_settings(settings)
     request_log = RequestLog(Lake.from_settings(settings), flush_seconds=3600)
-    port = free_port()
     app = create_app(registry, poll_seconds=0.5, request_log=request_log)
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with running_app(app, stop_timeout=20) as url:  # the shutdown flushes the request log
         served = _suggest(url, org, author_id="author-77", agent_id="agent-5", k=3)
         assert served.status_code == 200, served.text
         anonymous = _suggest(url, org, text="which flour for pizza dough")
@@ -427,9 +400,6 @@ def test_served_requests_and_feedback_are_logged_to_the_lake(
         )  # fmt: skip
         assert feedback.status_code == 202 and feedback.json() == {"status": "accepted"}
         assert lake.files("logs") == []  # buffered: written on shutdown at the latest
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
     assert request_log.stats().pending_rows == 0 and request_log.written_rows == 3
 
     (requests_file,) = lake.files("logs", "tag_requests", orgs=[org])  # one flush, one file

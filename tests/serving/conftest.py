@@ -8,17 +8,15 @@ read (not changed) by the tests. A test that moves aliases registers its own ver
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
+from servers import running_app
 from socialsuggest.config import Settings, load_settings
 from socialsuggest.pipeline import CycleSummary, run_cycle
 from socialsuggest.registry import (
@@ -26,7 +24,6 @@ from socialsuggest.registry import (
     MlflowServer,
     Registry,
     VersionInfo,
-    free_port,
     start_server,
 )
 from socialsuggest.registry.pyfunc import TagSuggesterModel
@@ -122,28 +119,7 @@ def register_variant(serving_registry: Registry) -> RegisterVariant:
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[FastAPI], str]]:
-    """Serve an app on a free loopback port in a thread; returns its URL once /healthz answers."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start(app: FastAPI) -> str:
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    return url
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError(f"app did not start on {url}")
-
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(timeout=10)
+    """Serve an app on a free loopback port in a thread; returns its URL once /healthz
+    answers. Every app served is stopped after the test."""
+    with ExitStack() as running:
+        yield lambda app: running.enter_context(running_app(app, path="/healthz"))

@@ -10,8 +10,6 @@ lake) and keeps what it saw; the expected numbers are derived from the responses
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,14 +19,14 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
+from servers import running_app
 from socialsuggest.cli import app as cli
 from socialsuggest.config import Settings, load_settings
 from socialsuggest.lake import Lake
 from socialsuggest.pipeline.acceptance import AcceptanceBelowFloor, daily_acceptance_report
-from socialsuggest.registry import ACCEPTANCE_EXPERIMENT, MlflowServer, Registry, free_port
+from socialsuggest.registry import ACCEPTANCE_EXPERIMENT, MlflowServer, Registry
 from socialsuggest.serving import RequestLog
 from socialsuggest.serving.acceptance import LiveAcceptance, daily_acceptance, wilson_interval
 from socialsuggest.serving.app import create_app
@@ -79,58 +77,45 @@ def scenario(
     org_a, org_b = orgs[0], orgs[1]
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SOCIALSUGGEST_HOME", str(home))  # the cache's alerts, if any
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(serving_registry, request_log=request_log),
-                host="127.0.0.1",
-                port=free_port(),
-                log_level="warning",
-            )
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        url = f"http://127.0.0.1:{server.config.port}"
-        try:
-            while not server.started:
-                assert thread.is_alive(), "the app did not start"
-                time.sleep(0.05)
-            with httpx.Client(base_url=url, timeout=30) as client:
+        app = create_app(serving_registry, request_log=request_log)
+        # stopping the app flushes its request log into the lake
+        with (
+            running_app(app, path="/healthz", stop_timeout=30) as url,
+            httpx.Client(base_url=url, timeout=30) as client,
+        ):
 
-                def suggest(org: str, text: str) -> dict[str, Any]:
-                    done = client.post(f"/v1/orgs/{org}/tags:suggest", json={"text": text})
-                    assert done.status_code == 200, done.text
-                    body: dict[str, Any] = done.json()
-                    return body
+            def suggest(org: str, text: str) -> dict[str, Any]:
+                done = client.post(f"/v1/orgs/{org}/tags:suggest", json={"text": text})
+                assert done.status_code == 200, done.text
+                body: dict[str, Any] = done.json()
+                return body
 
-                a = [suggest(org_a, t) for t in ("refund please", "my order is late",
-                                                 "love the new app", "cannot log in")]  # fmt: skip
-                b = [suggest(org_b, t) for t in ("where is my parcel", "great service")]
-                tags = [[s["tag"] for s in r["suggestions"]] for r in a]
-                b_tags = [s["tag"] for s in b[0]["suggestions"]]
-                feedback = [
-                    (org_a, a[0]["request_id"], [tags[0][0], "never-suggested"]),
-                    (org_a, a[0]["request_id"], [tags[0][0], *tags[0][1:2]]),  # repeat + one more
-                    (org_a, a[1]["request_id"], tags[1]),  # all of them
-                    (org_a, a[2]["request_id"], []),  # rejected everything
-                    (org_b, b[0]["request_id"], b_tags[-1:]),
-                    (org_a, b[1]["request_id"], b_tags),  # another org's request: no effect
-                    (org_a, uuid.uuid4().hex, tags[3]),  # a request this app never served
-                ]
-                statuses = [
-                    client.post(
-                        f"/v1/orgs/{org}/feedback",
-                        json={"request_id": rid, "accepted": accepted, "rejected": []},
-                    ).status_code
-                    for org, rid, accepted in feedback
-                ]
-                live = {
-                    org: client.get(f"/v1/orgs/{org}/acceptance").json()
-                    for org in (org_a, org_b, "no-traffic-org")
-                }
-                metrics = client.get("/metrics").text
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+            a = [suggest(org_a, t) for t in ("refund please", "my order is late",
+                                             "love the new app", "cannot log in")]  # fmt: skip
+            b = [suggest(org_b, t) for t in ("where is my parcel", "great service")]
+            tags = [[s["tag"] for s in r["suggestions"]] for r in a]
+            b_tags = [s["tag"] for s in b[0]["suggestions"]]
+            feedback = [
+                (org_a, a[0]["request_id"], [tags[0][0], "never-suggested"]),
+                (org_a, a[0]["request_id"], [tags[0][0], *tags[0][1:2]]),  # repeat + one more
+                (org_a, a[1]["request_id"], tags[1]),  # all of them
+                (org_a, a[2]["request_id"], []),  # rejected everything
+                (org_b, b[0]["request_id"], b_tags[-1:]),
+                (org_a, b[1]["request_id"], b_tags),  # another org's request: no effect
+                (org_a, uuid.uuid4().hex, tags[3]),  # a request this app never served
+            ]
+            statuses = [
+                client.post(
+                    f"/v1/orgs/{org}/feedback",
+                    json={"request_id": rid, "accepted": accepted, "rejected": []},
+                ).status_code
+                for org, rid, accepted in feedback
+            ]
+            live = {
+                org: client.get(f"/v1/orgs/{org}/acceptance").json()
+                for org in (org_a, org_b, "no-traffic-org")
+            }
+            metrics = client.get("/metrics").text
     assert request_log.stats().pending_rows == 0  # shutdown flushed the log into the lake
     applied = {
         a[0]["request_id"]: set(tags[0][:2]),

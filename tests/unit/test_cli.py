@@ -24,7 +24,7 @@ COMMANDS = [
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("SOCIALSUGGEST_HOME", str(tmp_path / "var"))
     monkeypatch.delenv("SOCIALSUGGEST_LAKE_ROOT", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri sets it
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the developer's server, if any
     return {**os.environ}
 
 

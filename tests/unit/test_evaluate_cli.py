@@ -101,7 +101,7 @@ def test_mlflow_project_evaluate_entry_point(
     tmp_path: Path, cooking_slice: tuple[Path, Path]
 ) -> None:
     train, test = cooking_slice
-    # mlflow.set_tracking_uri/set_experiment in earlier tests export MLFLOW_* variables
+    # only the run's own tracking store: no MLFLOW_* setting of the caller's environment
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env |= {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import mlflow
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
@@ -261,13 +260,10 @@ def test_concurrent_logging_loses_nothing(lake: Lake) -> None:
 
 
 @pytest.fixture
-def unreachable_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+def unreachable_registry(monkeypatch: pytest.MonkeyPatch) -> Registry:
     """A real Registry whose tracking server is down: fails fast, the app still starts."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    previous = mlflow.get_tracking_uri()
-    registry = Registry(f"http://127.0.0.1:{free_port()}")
-    yield registry
-    mlflow.set_tracking_uri(previous)  # Registry sets the process-wide URI
+    return Registry(f"http://127.0.0.1:{free_port()}")
 
 
 def test_feedback_endpoint_logs_to_the_lake(lake: Lake, unreachable_registry: Registry) -> None:

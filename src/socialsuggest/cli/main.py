@@ -7,8 +7,9 @@ convention for usage errors, reused for invalid arguments we detect ourselves).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -42,9 +43,7 @@ from socialsuggest.sampledata import generate as generate_sample
 
 if TYPE_CHECKING:  # heavy (Spark, MLflow, sklearn): imported by the commands that use them
     from socialsuggest.pipeline import CycleSummary
-    from socialsuggest.pipeline.hashtags_cycle import HashtagsCycleReport
-    from socialsuggest.pipeline.replies_cycle import RepliesCycleReport
-    from socialsuggest.pipeline.tags_cycle import TagsCycleReport
+    from socialsuggest.pipeline.publishing import OrgOutcome
     from socialsuggest.registry import MlflowServer, Registry
 
 
@@ -348,11 +347,12 @@ def _print_summary(summary: CycleSummary) -> None:
         table.add_row(name, str(value))
     out.print(table)
     if summary.tags:
-        _print_tags(summary.tags)
+        tags = summary.tags
+        _print_outcomes(_TAGS, tags.orgs, f"{tags.engine} fan-out, {tags.seconds}s")
     if summary.hashtags:
-        _print_hashtags(summary.hashtags)
+        _print_outcomes(_HASHTAGS, summary.hashtags.orgs, f"{summary.hashtags.seconds}s")
     if summary.replies:
-        _print_replies(summary.replies)
+        _print_outcomes(_REPLIES, summary.replies.orgs, f"{summary.replies.seconds}s")
     if summary.trends:
         detector = summary.trends.detector
         state = (
@@ -366,80 +366,87 @@ def _print_summary(summary: CycleSummary) -> None:
         )
 
 
-def _print_replies(report: RepliesCycleReport) -> None:
-    table = Table(title=f"daily cycle: reply rankers ({report.seconds}s)")
-    for column in ("org", "replies", "macro F1", "acc@1", "hit@3", "version", "outcome"):
+Cell = Callable[["OrgOutcome"], str]
+
+
+def _metric(name: str) -> Cell:
+    """A metric to 3 decimals; NaN where the org's run did not report it."""
+    return lambda o: f"{o.metrics.get(name, float('nan')):.3f}"
+
+
+def _not_trained(o: OrgOutcome) -> str:
+    first = (o.error or "").splitlines()[0] if o.error else ""
+    return f"[yellow]not trained: {first}[/]"
+
+
+@dataclass(frozen=True)
+class _Family:
+    """What one family's outcome table shows between ``org`` and ``version``, and how it
+    words an org that was not trained or only accepted: the rest is every family's."""
+
+    title: str
+    cells: tuple[tuple[str, Cell], ...]
+    untrained: Cell = _not_trained
+    accepted: str = "accepted (dry run)"
+    #: How a re-run that reused a version reads (None: by its gate result, as tags do).
+    reused: str | None = "reused"
+
+    def outcome(self, o: OrgOutcome) -> str:
+        if o.promoted:
+            return f"[green]production (was {o.production_before or 'none'})[/]"
+        if o.reused and self.reused is not None:
+            return self.reused
+        if o.gate_passed:
+            return self.accepted
+        return "[red]rejected: " + "; ".join(o.gate_reasons) + "[/]"
+
+
+_TAGS = _Family(
+    "tag models",
+    (
+        ("tags on/off", lambda o: f"{o.enabled_tags}/{o.disabled_tags}"),
+        ("P@1", _metric("precision@1")),
+        ("NDCG@3", _metric("ndcg@3")),
+        ("hit@3", _metric("hit_rate@3")),
+    ),
+    untrained=lambda o: f"[red]training failed: {o.error}[/]",
+    accepted="accepted, not promoted (dry run)",
+    reused=None,
+)
+_HASHTAGS = _Family(
+    "hashtag models",
+    (
+        ("hashtags", lambda o: str(o.enabled_tags)),
+        ("NDCG@3 hidden", _metric("hidden.hybrid.ndcg_at_3")),
+        ("NDCG@3 one given", _metric("one_given.hybrid.ndcg_at_3")),
+    ),
+)
+_REPLIES = _Family(
+    "reply rankers",
+    (
+        ("replies", lambda o: str(o.enabled_tags)),
+        ("macro F1", _metric("macro_f1")),
+        ("acc@1", _metric("accuracy_at_1")),
+        ("hit@3", _metric("hit_rate_at_3")),
+    ),
+)
+
+
+def _print_outcomes(family: _Family, orgs: list[OrgOutcome], how: str) -> None:
+    """One table of a cycle's org outcomes, the same shape for every family."""
+    table = Table(title=f"daily cycle: {family.title} ({how})")
+    headers = [name for name, _ in family.cells]
+    for column in ("org", *headers, "version", "outcome"):
         table.add_column(column, justify="left" if column in ("org", "outcome") else "right")
-    for o in report.orgs:
-        if not o.trained:
-            first = (o.error or "").splitlines()[0] if o.error else ""
-            table.add_row(o.org, "-", "-", "-", "-", "-", f"[yellow]not trained: {first}[/]")
-            continue
-        outcome = (
-            f"[green]production (was {o.production_before or 'none'})[/]" if o.promoted
-            else "reused" if o.reused
-            else "accepted (dry run)" if o.gate_passed
-            else "[red]rejected: " + "; ".join(o.gate_reasons) + "[/]"
-        )  # fmt: skip
-        m = o.metrics
-        table.add_row(
-            o.org, str(o.enabled_tags), f"{m.get('macro_f1', float('nan')):.3f}",
-            f"{m.get('accuracy_at_1', float('nan')):.3f}",
-            f"{m.get('hit_rate_at_3', float('nan')):.3f}", str(o.version), outcome,
-        )  # fmt: skip
-    out.print(table)
-
-
-def _print_hashtags(report: HashtagsCycleReport) -> None:
-    table = Table(title=f"daily cycle: hashtag models ({report.seconds}s)")
-    for column in ("org", "hashtags", "NDCG@3 hidden", "NDCG@3 one given", "version", "outcome"):
-        table.add_column(column, justify="left" if column in ("org", "outcome") else "right")
-    for o in report.orgs:
-        if not o.trained:
-            first = (o.error or "").splitlines()[0] if o.error else ""
-            table.add_row(o.org, "-", "-", "-", "-", f"[yellow]not trained: {first}[/]")
-            continue
-        outcome = (
-            f"[green]production (was {o.production_before or 'none'})[/]" if o.promoted
-            else "reused" if o.reused
-            else "accepted (dry run)" if o.gate_passed
-            else "[red]rejected: " + "; ".join(o.gate_reasons) + "[/]"
-        )  # fmt: skip
-        table.add_row(
-            o.org, str(o.enabled_tags),
-            f"{o.metrics.get('hidden.hybrid.ndcg_at_3', float('nan')):.3f}",
-            f"{o.metrics.get('one_given.hybrid.ndcg_at_3', float('nan')):.3f}",
-            str(o.version), outcome,
-        )  # fmt: skip
-    out.print(table)
-
-
-def _print_tags(report: TagsCycleReport) -> None:
-    table = Table(title=f"daily cycle: tag models ({report.engine} fan-out, {report.seconds}s)")
-    for column in ("org", "tags on/off", "P@1", "NDCG@3", "hit@3", "version", "outcome"):
-        table.add_column(column, justify="left" if column in ("org", "outcome") else "right")
-    for o in report.orgs:
-        if o.fresh:
-            table.add_row(o.org, "-", "-", "-", "-", str(o.production_after), f"kept: {o.fresh}")
-            continue
-        if not o.trained:
-            table.add_row(o.org, "-", "-", "-", "-", "-", f"[red]training failed: {o.error}[/]")
-            continue
-        outcome = (
-            f"[green]production (was {o.production_before or 'none'})[/]"
-            if o.promoted
-            else ("accepted, not promoted (dry run)" if o.gate_passed
-                  else "[red]rejected: " + "; ".join(o.gate_reasons) + "[/]")
-        )  # fmt: skip
-        table.add_row(
-            o.org,
-            f"{o.enabled_tags}/{o.disabled_tags}",
-            f"{o.metrics.get('precision@1', float('nan')):.3f}",
-            f"{o.metrics.get('ndcg@3', float('nan')):.3f}",
-            f"{o.metrics.get('hit_rate@3', float('nan')):.3f}",
-            str(o.version),
-            outcome,
-        )
+    blank = ["-"] * len(headers)
+    for o in orgs:
+        if o.fresh:  # kept: production is still fresh (the tag family's retrain policy)
+            table.add_row(o.org, *blank, str(o.production_after), f"kept: {o.fresh}")
+        elif not o.trained:
+            table.add_row(o.org, *blank, "-", family.untrained(o))
+        else:
+            cells = [cell(o) for _, cell in family.cells]
+            table.add_row(o.org, *cells, str(o.version), family.outcome(o))
     out.print(table)
 
 
@@ -636,7 +643,7 @@ def train(
     finally:
         if server is not None:
             server.stop()
-    _print_tags(report)
+    _print_outcomes(_TAGS, report.orgs, f"{report.engine} fan-out, {report.seconds}s")
     if not any(o.trained or o.fresh for o in report.orgs):
         raise _fail("no org could be trained", code=1)
 

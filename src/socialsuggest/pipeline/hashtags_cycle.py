@@ -9,7 +9,6 @@ rejected or failed org keeps its production version serving.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -22,7 +21,7 @@ from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.hashtags import Draft, HashtagModelConfig
 from socialsuggest.models.hashtags.evaluate import evaluate_hashtags
-from socialsuggest.pipeline.publishing import OrgOutcome, Publishable, publish_candidate
+from socialsuggest.pipeline.publishing import OrgOutcome, Publishable, Say, publish_each
 from socialsuggest.processing.posts import FAMILY, load_posts, preprocess_posts
 from socialsuggest.processing.spark import get_spark
 from socialsuggest.quality import GateConfig
@@ -32,7 +31,6 @@ from socialsuggest.training.hashtags import HashtagResult, train_hashtag_org
 from socialsuggest.training.policy import CONFIG_TAG, config_sha
 
 log = logging.getLogger(__name__)
-Say = Callable[[str], None]
 #: The endpoint's mode on the harder task (every hashtag hidden) is what is gated.
 GATE = GateConfig(compared=("hidden.hybrid.hit_rate_at_3", "hidden.hybrid.ndcg_at_3"))
 _EXAMPLE = pd.DataFrame([{"text": "new recipes for the weekend", "hashtags": ["baking"]}])
@@ -135,40 +133,18 @@ def train_and_publish_hashtags(
     """Train every org's hashtag model from processed posts and publish it."""
     say = say or (lambda message: log.info("%s", message))
     lake = Lake.from_settings(settings)
-    orgs = orgs if orgs is not None else hashtag_orgs(lake)
-    say(f"hashtags: training {len(orgs)} orgs")
-    outcomes = []
-    for i, org in enumerate(orgs, 1):
-        result = train_hashtag_org(org, load_posts(lake, org), config)
-        if not result.ok:
-            first = (result.error or "").splitlines()[0]
-            say(f"hashtags [{i}/{len(orgs)}] {org}: not trained ({first})")
-            outcomes.append(OrgOutcome(org=org, trained=False, error=result.error))
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            outcome = publish_candidate(
-                registry,
-                publishable(result, Path(tmp)),
-                gate_config=gate_config or GATE,
-                dry_run=dry_run,
-                actor=actor,
-                trained_seconds=result.seconds,
-            )
-        verdict = (
-            "promoted"
-            if outcome.promoted
-            else "reused"
-            if outcome.reused
-            else "accepted (dry run)"
-            if outcome.gate_passed
-            else "REJECTED: " + "; ".join(outcome.gate_reasons)
-        )
-        say(
-            f"hashtags [{i}/{len(orgs)}] {org}: v{outcome.version} {verdict} "
-            f"(fit {result.seconds:.1f}s, {result.counts.get('n_hashtags', 0)} hashtags)"
-        )
-        outcomes.append(outcome)
-    return outcomes
+    return publish_each(
+        FAMILY,
+        orgs if orgs is not None else hashtag_orgs(lake),
+        lambda org, note: train_hashtag_org(org, load_posts(lake, org), config),
+        publishable,
+        lambda r: f"fit {r.seconds:.1f}s, {r.counts.get('n_hashtags', 0)} hashtags",
+        registry=registry,
+        gate_config=gate_config or GATE,
+        dry_run=dry_run,
+        actor=actor,
+        say=say,
+    )
 
 
 def run_hashtags_cycle(

@@ -1,26 +1,29 @@
 """Publishing one org's candidate of any family: gates → MLflow → checks → aliases.
 
 What every family's publishing shares lives here: the outcome record, finding the
-version a re-run already made, and reusing it. The tag family's ``publish`` keeps its
-own gate-and-register steps (archive edits, the batch's integration-gate server); a
-new family hands this module a :class:`Publishable`, which
-says in a few callables what is family-specific — how production is scored on the
-candidate's own test window, and how a loaded model answers one request — and gets
-the same lifecycle: re-runs reuse the version made from the same data and code; the
-model gate compares with production on the same window; every candidate is logged and
-registered, accepted or rejected, with its reasons; an accepted one is loaded back
-from the registry as serving loads it and asked golden requests (answers within the
-model's own labels, a latency budget) before ``staging`` and ``production`` move.
+version a re-run already made and reusing it, the per-org train-then-publish loop
+(:func:`publish_each`) and the verdict its progress lines print (:func:`verdict`).
+The tag family's ``publish`` keeps its own gate-and-register steps (archive edits, the
+batch's integration-gate server); a new family hands this module a
+:class:`Publishable`, which says in a few callables what is family-specific — how
+production is scored on the candidate's own test window, and how a loaded model
+answers one request — and gets the same lifecycle: re-runs reuse the version made from
+the same data and code; the model gate compares with production on the same window;
+every candidate is logged and registered, accepted or rejected, with its reasons; an
+accepted one is loaded back from the registry as serving loads it and asked golden
+requests (answers within the model's own labels, a latency budget) before ``staging``
+and ``production`` move.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +43,7 @@ from socialsuggest.registry import (
 
 log = logging.getLogger(__name__)
 Answer = Callable[[Any, Mapping[str, Any]], Sequence[str]]
+Say = Callable[[str], None]
 
 
 FINGERPRINT_TAG = "data.fingerprint"  # sha of the training input (examples, archived, config)
@@ -269,3 +273,79 @@ def loaded_check(
         reasons.append(f"latency: p95 {p95:.1f} ms > budget {latency_budget_ms:.0f} ms")
     first = timings[0] if timings else 0.0
     return IntegrationResult(not reasons, len(candidate.golden), p95, reasons, load_ms, first)
+
+
+def verdict(outcome: OrgOutcome) -> str:
+    """One published org in a few words, for the progress lines of every family."""
+    if outcome.promoted:
+        return "promoted" + ("" if outcome.refit else " (archived tags switched off, no refit)")
+    if outcome.reused:
+        return "reused"
+    if outcome.gate_passed:
+        return "accepted (dry run)"
+    return "REJECTED: " + "; ".join(outcome.gate_reasons)
+
+
+class Trained(Protocol):
+    """What :func:`publish_each` needs to know of one org's training result."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def seconds(self) -> float: ...
+
+
+T = TypeVar("T", bound=Trained)
+
+
+def publish_each(
+    family: str,
+    orgs: Sequence[str],
+    train_one: Callable[[str, Say], T],
+    to_publishable: Callable[[T, Path], Publishable],
+    describe: Callable[[T], str],
+    *,
+    registry: Registry,
+    gate_config: GateConfig,
+    dry_run: bool,
+    actor: str,
+    say: Say,
+) -> list[OrgOutcome]:
+    """Train and publish one org after the other; a failed org is an outcome, not an error.
+
+    ``train_one(org, note)`` trains one org (``note`` says a line about it);
+    ``to_publishable`` wraps a trained result, with a temporary folder for its
+    artifacts that is removed once published; ``describe`` is the trained org's
+    progress detail. One org's failure must not stop the others: it keeps serving its
+    production version, and its outcome says why.
+    """
+    say(f"{family}: training {len(orgs)} orgs")
+    outcomes = []
+    for i, org in enumerate(orgs, 1):
+        prefix = f"{family} [{i}/{len(orgs)}] {org}:"
+
+        def note(message: str, prefix: str = prefix) -> None:
+            say(f"{prefix} {message}")
+
+        result = train_one(org, note)
+        if not result.ok:
+            first = (result.error or "").splitlines()[0]
+            note(f"not trained ({first})")
+            outcomes.append(OrgOutcome(org=org, trained=False, error=result.error))
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            outcome = publish_candidate(
+                registry,
+                to_publishable(result, Path(tmp)),
+                gate_config=gate_config,
+                dry_run=dry_run,
+                actor=actor,
+                trained_seconds=result.seconds,
+            )
+        note(f"v{outcome.version} {verdict(outcome)} ({describe(result)})")
+        outcomes.append(outcome)
+    return outcomes

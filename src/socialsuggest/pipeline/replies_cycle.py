@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import pandas as pd
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.replies import ReplyModelConfig, evaluate_replies
-from socialsuggest.pipeline.publishing import OrgOutcome, Publishable, publish_candidate
+from socialsuggest.pipeline.publishing import OrgOutcome, Publishable, Say, publish_each
 from socialsuggest.processing.splits import load_examples
 from socialsuggest.quality import GateConfig
 from socialsuggest.registry import Registry
@@ -33,7 +32,6 @@ from socialsuggest.training.replies import ReplyResult, labelled_messages, train
 
 log = logging.getLogger(__name__)
 FAMILY = "replies"
-Say = Callable[[str], None]
 GATE = GateConfig(compared=("macro_f1", "hit_rate_at_3"))
 REVIEW_KEY = "_state/replies/review/{org}.json"
 _EXAMPLE = pd.DataFrame([{"text": "my order never arrived, can you help?"}])
@@ -147,10 +145,8 @@ def train_and_publish_replies(
     """Label, train and publish every org's reply ranker (DAG task, CLI, tests)."""
     say = say or (lambda message: log.info("%s", message))
     lake = Lake.from_settings(settings)
-    orgs = orgs if orgs is not None else reply_orgs(lake)
-    say(f"replies: training {len(orgs)} orgs")
-    outcomes = []
-    for i, org in enumerate(orgs, 1):
+
+    def train_one(org: str, note: Say) -> ReplyResult:
         messages, choices, sent = org_inputs(lake, org)
         labelled, source, boot = labelled_messages(
             messages, choices, sent, reviewed_labels(lake, org)
@@ -158,36 +154,21 @@ def train_and_publish_replies(
         texts = {t.template_id: t.text for t in boot.templates} if boot else {}
         result = train_reply_org(org, labelled, source, texts, config)
         if boot is not None:
-            say(f"replies [{i}/{len(orgs)}] {org}: bootstrap {boot.summary()}")
-        if not result.ok:
-            first = (result.error or "").splitlines()[0]
-            say(f"replies [{i}/{len(orgs)}] {org}: not trained ({first})")
-            outcomes.append(OrgOutcome(org=org, trained=False, error=result.error))
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            outcome = publish_candidate(
-                registry,
-                publishable(result, Path(tmp)),
-                gate_config=gate_config or GATE,
-                dry_run=dry_run,
-                actor=actor,
-                trained_seconds=result.seconds,
-            )
-        verdict = (
-            "promoted"
-            if outcome.promoted
-            else "reused"
-            if outcome.reused
-            else "accepted (dry run)"
-            if outcome.gate_passed
-            else "REJECTED: " + "; ".join(outcome.gate_reasons)
-        )
-        say(
-            f"replies [{i}/{len(orgs)}] {org}: v{outcome.version} {verdict} "
-            f"({source} labels, {result.counts.get('n_replies', 0)} replies)"
-        )
-        outcomes.append(outcome)
-    return outcomes
+            note(f"bootstrap {boot.summary()}")
+        return result
+
+    return publish_each(
+        FAMILY,
+        orgs if orgs is not None else reply_orgs(lake),
+        train_one,
+        publishable,
+        lambda r: f"{r.label_source} labels, {r.counts.get('n_replies', 0)} replies",
+        registry=registry,
+        gate_config=gate_config or GATE,
+        dry_run=dry_run,
+        actor=actor,
+        say=say,
+    )
 
 
 def run_replies_cycle(

@@ -30,6 +30,7 @@ from socialsuggest.pipeline.publishing import (
     OrgOutcome,
     reuse_outcome,
     same_run,
+    verdict,
 )
 from socialsuggest.privacy.retrain import RetrainQueue
 from socialsuggest.processing.spark import get_spark
@@ -330,7 +331,7 @@ def train_and_publish(
                 queue.clear([result.org])
             if outcome.version is not None:
                 name = model_name(FAMILY, outcome.org)
-                say(f"registry: {name} v{outcome.version} {_verdict(outcome)}")
+                say(f"registry: {name} v{outcome.version} {verdict(outcome)}")
             outcomes.append(outcome)
         if gate_server.starts:
             started = ", ".join(f"{s:.1f}s" for s in gate_server.start_seconds)
@@ -351,12 +352,3 @@ def _archive_in_production(
         return OrgResult(org=org, ok=False, error=f"{type(exc).__name__}: {exc}", refit=False)
     window = (production.tags.get("data_window.start", ""), production.tags["data_window.end"])
     return archive_in_model(org, model, examples, lifecycle, as_of=as_of, window=window)
-
-
-def _verdict(outcome: OrgOutcome) -> str:
-    if outcome.promoted:
-        edit = "" if outcome.refit else " (archived tags switched off, no refit)"
-        return "promoted to production" + edit
-    if outcome.gate_passed:
-        return "accepted (dry run: not promoted)"
-    return "REJECTED: " + "; ".join(outcome.gate_reasons)

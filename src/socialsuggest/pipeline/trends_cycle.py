@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +34,13 @@ from socialsuggest.models.trends import (
     label_trends,
 )
 from socialsuggest.models.trends.reference import load_reference
-from socialsuggest.pipeline.publishing import OrgOutcome, Publishable, publish_candidate
+from socialsuggest.pipeline.publishing import (
+    OrgOutcome,
+    Publishable,
+    Say,
+    publish_candidate,
+    verdict,
+)
 from socialsuggest.processing.posts import FAMILY as POSTS
 from socialsuggest.processing.posts import PROCESSED_SCHEMA
 from socialsuggest.quality import GateConfig
@@ -48,7 +53,6 @@ log = logging.getLogger(__name__)
 FAMILY = "trends"
 SCOPE = "global"
 GATE = GateConfig(compared=("precision", "recall"), tolerance=0.05)
-Say = Callable[[str], None]
 
 
 @dataclass
@@ -106,14 +110,8 @@ def publish_detector(
         requirements=("numpy", "pandas", "pyarrow", "rapidfuzz"),
     )  # fmt: skip
     outcome = publish_candidate(registry, candidate, gate_config=GATE, dry_run=dry_run, actor=actor)
-    verdict = (
-        "promoted" if outcome.promoted
-        else "reused" if outcome.reused
-        else "accepted (dry run)" if outcome.gate_passed
-        else "REJECTED: " + "; ".join(outcome.gate_reasons)
-    )  # fmt: skip
     say(
-        f"trends: detector v{outcome.version} {verdict} (reference precision "
+        f"trends: detector v{outcome.version} {verdict(outcome)} (reference precision "
         f"{metrics['precision']:.2f}, recall {metrics['recall']:.2f})"
     )
     return outcome

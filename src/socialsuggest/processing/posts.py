@@ -14,21 +14,29 @@ data is gone are deleted. The bookkeeping lives in ``_state/processing/hashtags.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
-from socialsuggest.lake import Lake, open_storage
+from socialsuggest.lake import Lake
 from socialsuggest.models.hashtags.text import parse_draft
-from socialsuggest.processing.tags import _by_partition, _delete_all, lake_path
+from socialsuggest.processing.incremental import (
+    PartitionId,
+    StateFile,
+    gone_partitions,
+    lake_path,
+    partition_writer,
+    processed_outputs,
+    raw_partitions,
+    remove_gone,
+    replace_outputs,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -40,6 +48,7 @@ RAW_DATASET = "posts"
 FAMILY = "hashtags"
 STATE_KEY = "_state/processing/hashtags.json"
 STATE_VERSION = 1
+STATE = StateFile(STATE_KEY, RAW_DATASET, FAMILY, STATE_VERSION)
 PROCESSED_SCHEMA = pa.schema(
     [
         pa.field("post_id", pa.string(), nullable=False),
@@ -57,7 +66,6 @@ _RAW_COLUMNS = (
     "hashtags array<string>, created_at timestamp"
 )
 _WRITTEN = "path string, org_id string, dt date, rows long"
-PartitionId = tuple[date, str]
 
 
 @dataclass
@@ -98,41 +106,6 @@ def to_processed_table(frame: pd.DataFrame) -> pa.Table:
     )
 
 
-def _writer(
-    root: str, endpoint_url: str | None, retention_days: int
-) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """Per (dt, org), on an executor: parse and write through the executor's own Lake."""
-
-    def write(group: pd.DataFrame) -> pd.DataFrame:
-        lake = Lake(open_storage(root, endpoint_url), retention_days)
-        table = to_processed_table(group)
-        dt, org = table.column("dt")[0].as_py(), table.column("org_id")[0].as_py()
-        obj = lake.write(
-            "processed",
-            FAMILY,
-            dt,
-            org,
-            table,
-            subject_ids=set(table.column("author_id").to_pylist()),
-        )
-        return pd.DataFrame(
-            {"path": [obj.path], "org_id": [org], "dt": [dt], "rows": [table.num_rows]}
-        )
-
-    return write
-
-
-def _load_state(lake: Lake) -> dict[str, dict[str, Any]]:
-    if not lake.storage.exists(STATE_KEY):
-        return {}
-    doc = json.loads(lake.storage.get(STATE_KEY))
-    return dict(doc["partitions"]) if doc.get("version") == STATE_VERSION else {}
-
-
-def _key(pid: PartitionId) -> str:
-    return f"{pid[0].isoformat()}/{pid[1]}"
-
-
 def preprocess_posts(
     spark: SparkSession | Callable[[], SparkSession],
     lake: Lake,
@@ -151,18 +124,14 @@ def preprocess_posts(
     say = progress or (lambda m: log.info("preprocess posts: %s", m))
     started = time.perf_counter()
     report = PostsReport()
-    raw = _by_partition(lake.files("raw", RAW_DATASET))
-    state = {} if full else _load_state(lake)
-    outputs: dict[str, set[str]] = defaultdict(set)
-    for f in lake.files("processed", FAMILY):
-        outputs[_key((f.dt, f.org))].add(f.key)
-    todo = {
-        pid: files for pid, files in raw.items() if state.get(_key(pid), {}).get("raw") != files
-    }
-    gone = (set(state) | set(outputs)) - {_key(pid) for pid in raw}
+    raw = raw_partitions(lake, RAW_DATASET)
+    state = {} if full else STATE.load(lake)
+    outputs = processed_outputs(lake, FAMILY)
+    todo = {pid: files for pid, files in raw.items() if state.get(pid, {}).get("raw") != files}
+    gone = gone_partitions(raw, state, outputs)
     report.partitions_seen = len(raw)
     say(f"{len(raw)} raw partitions, {len(todo)} to process, {len(gone)} to remove")
-    written: dict[str, tuple[str, int]] = {}
+    written: dict[PartitionId, tuple[str, int]] = {}
     if todo:
         session = spark() if callable(spark) else spark
         paths = [lake_path(lake, key) for files in todo.values() for key in sorted(files)]
@@ -176,34 +145,26 @@ def preprocess_posts(
                 ),
             )
         )
-        writer = _writer(lake.root, settings.s3_endpoint_url or None, lake.retention_days)
+        writer = partition_writer(
+            FAMILY,
+            to_processed_table,
+            lake.root,
+            settings.s3_endpoint_url or None,
+            lake.retention_days,
+        )
         for row in frame.groupBy("dt", "org_id").applyInPandas(writer, _WRITTEN).collect():
-            written[_key((row["dt"], row["org_id"]))] = (row["path"], int(row["rows"]))
+            written[(row["dt"], row["org_id"])] = (row["path"], int(row["rows"]))
     now = datetime.now(UTC).isoformat()
     for pid, files in todo.items():
-        key = _key(pid)
-        path, rows = written.get(key, ("", 0))
-        report.files_deleted += _delete_all(lake, outputs.get(key, set()) - {path})
-        state[key] = {
-            "raw": files,
-            "outputs": [path] if path else [],
-            "rows": rows,
-            "processed_at": now,
-        }
+        path, rows = written.get(pid, ("", 0))
+        new_outputs = [path] if path else []
+        report.files_deleted += replace_outputs(lake, outputs.get(pid, set()), new_outputs)
+        state[pid] = {"raw": files, "outputs": new_outputs, "rows": rows, "processed_at": now}
         report.rows_written += rows
-    for key in gone:
-        report.files_deleted += _delete_all(lake, outputs.get(key, set()))
-        state.pop(key, None)
-    doc = {
-        "version": STATE_VERSION,
-        "dataset": f"raw/{RAW_DATASET}",
-        "output": f"processed/{FAMILY}",
-        "updated_at": now,
-        "partitions": dict(sorted(state.items())),
-    }
-    lake.storage.put(STATE_KEY, json.dumps(doc, indent=1, sort_keys=True).encode())
+    report.files_deleted += remove_gone(lake, gone, outputs, state)
+    STATE.save(lake, state)
     report.partitions_processed, report.partitions_removed = len(todo), len(gone)
-    report.orgs = sorted({org for _, org in todo} | {k.split("/", 1)[1] for k in gone})
+    report.orgs = sorted({org for _, org in todo} | {org for _, org in gone})
     report.seconds = round(time.perf_counter() - started, 2)
     say(
         f"processed {len(todo)} partitions ({report.rows_written} posts), removed {len(gone)}, "

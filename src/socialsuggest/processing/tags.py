@@ -22,24 +22,38 @@ Replacement is write-new-then-delete-old: a crash in between leaves both version
 one partition (readers de-duplicate by message id) and the next run, whose state was
 not yet updated, recomputes the partition and removes every file it did not write.
 Two concurrent runs on one lake are not supported (the DAG serialises them).
+
+The bookkeeping the posts job shares (raw file sets, outputs, gone partitions, the
+state file, the executor-side writer) is :mod:`processing.incremental`; what is this
+job's own is the tag set and lifecycle fingerprint per partition, and orphan outputs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
 from socialsuggest.config import Settings, load_settings
-from socialsuggest.lake import Lake, PartitionFile, open_storage
+from socialsuggest.lake import Lake
+from socialsuggest.processing.incremental import (
+    PartitionId,
+    StateFile,
+    delete_all,
+    gone_partitions,
+    lake_path,
+    partition_writer,
+    processed_outputs,
+    raw_partitions,
+    remove_gone,
+    replace_outputs,
+)
 from socialsuggest.processing.lifecycle import TagLifecycle
 from socialsuggest.processing.text import clean_series
 
@@ -52,6 +66,7 @@ STATE_KEY = "_state/processing/tags.json"
 STATE_VERSION = 1
 RAW_DATASET = "messages"
 FAMILY = "tags"
+STATE = StateFile(STATE_KEY, RAW_DATASET, FAMILY, STATE_VERSION)
 
 PROCESSED_SCHEMA = pa.schema(
     [
@@ -75,7 +90,6 @@ _RAW_COLUMNS = (
     "author_id string, text string, created_at timestamp, "
     "tags array<struct<tag: string, applied_by: string, applied_at: timestamp>>"
 )
-PartitionId = tuple[date, str]  # (dt, org)
 Progress = Callable[[str], None]
 
 
@@ -110,61 +124,22 @@ class PartitionState:
     processed_at: str
 
 
-def _pid_key(pid: PartitionId) -> str:
-    return f"{pid[0].isoformat()}/{pid[1]}"
-
-
-def _pid_parse(text: str) -> PartitionId:
-    day, org = text.split("/", 1)
-    return date.fromisoformat(day), org
-
-
 def load_state(lake: Lake) -> dict[PartitionId, PartitionState]:
     """The bookkeeping of earlier runs; an unknown version means start over."""
-    if not lake.storage.exists(STATE_KEY):
-        return {}
-    doc = json.loads(lake.storage.get(STATE_KEY))
-    if doc.get("version") != STATE_VERSION:
-        logger.warning("processing state has version %s; recomputing all", doc.get("version"))
-        return {}
-    return {_pid_parse(k): PartitionState(**v) for k, v in doc["partitions"].items()}
+    return {pid: PartitionState(**v) for pid, v in STATE.load(lake).items()}
 
 
 def save_state(lake: Lake, state: dict[PartitionId, PartitionState]) -> None:
-    doc = {
-        "version": STATE_VERSION,
-        "dataset": f"raw/{RAW_DATASET}",
-        "output": f"processed/{FAMILY}",
-        "updated_at": datetime.now(UTC).isoformat(),
-        "partitions": {_pid_key(pid): asdict(s) for pid, s in sorted(state.items())},
-    }
-    lake.storage.put(STATE_KEY, json.dumps(doc, indent=1, sort_keys=True).encode())
+    STATE.save(lake, {pid: asdict(s) for pid, s in state.items()})
 
 
 # ---- planning (driver, no Spark) -------------------------------------------------------
-def _by_partition(files: list[PartitionFile]) -> dict[PartitionId, dict[str, int]]:
-    grouped: dict[PartitionId, dict[str, int]] = defaultdict(dict)
-    for f in files:
-        grouped[(f.dt, f.org)][f.key] = f.size
-    return dict(grouped)
-
-
 def _is_current(
     pid: PartitionId, raw: dict[str, int], old: PartitionState | None, lifecycle: TagLifecycle
 ) -> bool:
     if old is None or old.raw != raw:
         return False
     return bool(old.lifecycle == lifecycle.day_fingerprint(pid[1], pid[0], old.tags))
-
-
-def lake_path(lake: Lake, key: str) -> str:
-    """Where Spark reads a lake key: the one place that maps keys to Spark paths.
-
-    Locally that is the file path; an ``s3://`` root becomes ``s3a://`` (Spark's
-    Hadoop connector, which needs the hadoop-aws jars configured on the session).
-    """
-    uri = str(lake.storage.uri(key))
-    return "s3a://" + uri[len("s3://") :] if uri.startswith("s3://") else uri
 
 
 # ---- the Spark job ---------------------------------------------------------------------
@@ -282,37 +257,13 @@ def _to_processed_table(frame: pd.DataFrame) -> pa.Table:
     )
 
 
-def _partition_writer(
-    root: str, endpoint_url: str | None, retention_days: int
-) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """The per-(dt, org) function run on executors: it writes through its own Lake."""
-
-    def write(group: pd.DataFrame) -> pd.DataFrame:
-        lake = Lake(open_storage(root, endpoint_url), retention_days)
-        table = _to_processed_table(group)
-        dt = table.column("dt")[0].as_py()
-        org = table.column("org_id")[0].as_py()
-        obj = lake.write(
-            "processed",
-            FAMILY,
-            dt,
-            org,
-            table,
-            subject_ids=set(table.column("author_id").to_pylist()),
-        )
-        raw_tags = sorted({str(t) for tags in group["raw_tags"] for t in tags})
-        return pd.DataFrame(
-            {
-                "path": [obj.path],
-                "org_id": [org],
-                "dt": [dt],
-                "rows": [table.num_rows],
-                "dropped": [int(group["dropped"].sum())],
-                "raw_tags": [raw_tags],
-            }
-        )
-
-    return write
+def _tag_columns(group: pd.DataFrame) -> dict[str, Any]:
+    """Beside the written file, what the state and report need: the tag applications the
+    lifecycle dropped and every raw tag the partition carries (its lifecycle fingerprint)."""
+    return {
+        "dropped": int(group["dropped"].sum()),
+        "raw_tags": sorted({str(t) for tags in group["raw_tags"] for t in tags}),
+    }
 
 
 @dataclass(frozen=True)
@@ -333,7 +284,14 @@ def _run_spark(
     paths = [lake_path(lake, key) for files in raw.values() for key in sorted(files)]
     orgs = {org for _, org in raw}
     examples = _examples(spark, paths, _tag_filter_frame(spark, lifecycle, orgs))
-    writer = _partition_writer(lake.root, settings.s3_endpoint_url or None, lake.retention_days)
+    writer = partition_writer(
+        FAMILY,
+        _to_processed_table,
+        lake.root,
+        settings.s3_endpoint_url or None,
+        lake.retention_days,
+        extra=_tag_columns,
+    )
     rows = examples.groupBy("dt", "org_id").applyInPandas(writer, _WRITTEN_SCHEMA).collect()
     return {
         (r["dt"], r["org_id"]): _Written(r["path"], r["rows"], r["dropped"], list(r["raw_tags"]))
@@ -354,21 +312,6 @@ class _Steps:
             self.progress(message)
 
 
-def _existing_outputs(lake: Lake) -> dict[PartitionId, set[str]]:
-    found: dict[PartitionId, set[str]] = defaultdict(set)
-    for f in lake.files("processed", FAMILY):
-        found[(f.dt, f.org)].add(f.key)
-    return found
-
-
-def _delete_all(lake: Lake, keys: Iterator[str] | set[str] | list[str]) -> int:
-    count = 0
-    for key in sorted(keys):
-        lake.delete(key)
-        count += 1
-    return count
-
-
 def preprocess_tags(
     spark: SparkSession,
     lake: Lake,
@@ -387,13 +330,13 @@ def preprocess_tags(
     step = _Steps(progress)
     report = PreprocessReport()
 
-    raw = _by_partition(lake.files("raw", RAW_DATASET))
+    raw = raw_partitions(lake, RAW_DATASET)
     lifecycle = TagLifecycle.load(lake)
     state = {} if full else load_state(lake)
-    outputs = _existing_outputs(lake)
+    outputs = processed_outputs(lake, FAMILY)
     report.partitions_seen = len(raw)
     todo = {pid: f for pid, f in raw.items() if not _is_current(pid, f, state.get(pid), lifecycle)}
-    gone = (set(state) | set(outputs)) - set(raw)
+    gone = gone_partitions(raw, state, outputs)
     orphans = {
         pid: outputs.get(pid, set()) - set(state[pid].outputs)
         for pid in raw
@@ -412,12 +355,12 @@ def preprocess_tags(
     written = _run_spark(spark, lake, settings, todo, lifecycle) if todo else {}
     if written:
         # listed again: a retried Spark task may have left a file next to its retry's
-        outputs = _existing_outputs(lake)
+        outputs = processed_outputs(lake, FAMILY)
     now = datetime.now(UTC).isoformat()
     for pid, files in todo.items():
         result = written.get(pid)
         new_outputs = [result.path] if result else []
-        report.files_deleted += _delete_all(lake, outputs.get(pid, set()) - set(new_outputs))
+        report.files_deleted += replace_outputs(lake, outputs.get(pid, set()), new_outputs)
         tags = result.raw_tags if result else []
         state[pid] = PartitionState(
             raw=files,
@@ -430,11 +373,9 @@ def preprocess_tags(
         report.rows_written += result.rows if result else 0
         report.dropped_archived += result.dropped if result else 0
     report.files_written = len(written)
-    for pid in gone:
-        report.files_deleted += _delete_all(lake, outputs.get(pid, set()))
-        state.pop(pid, None)
+    report.files_deleted += remove_gone(lake, gone, outputs, state)
     for keys in orphans.values():
-        report.files_deleted += _delete_all(lake, keys)
+        report.files_deleted += delete_all(lake, keys)
     save_state(lake, state)
 
     report.partitions_processed = len(todo)

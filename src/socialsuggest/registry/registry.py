@@ -25,6 +25,7 @@ import os
 import pickle
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -38,9 +39,11 @@ import pandas as pd
 from mlflow.entities import Metric, Param
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.models.model import ModelInfo
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
 
 from socialsuggest.registry.server import healthy
 
@@ -59,6 +62,10 @@ QUALITY_EXPERIMENT = "data-quality"
 ACCEPTANCE_EXPERIMENT = "acceptance"
 #: MLflow accepts at most this many metrics per ``log_batch`` call.
 _BATCH_METRICS = 1000
+#: Held while MLflow's process-wide URIs point at one registry (:meth:`Registry._fluent`).
+_FLUENT_LOCK = threading.RLock()
+#: What :func:`mlflow.set_tracking_uri` and :func:`mlflow.set_registry_uri` export.
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 class RegistryError(RuntimeError):
@@ -118,7 +125,11 @@ class Candidate:
     #: Distributions the model needs at load time, pinned to the installed versions.
     #: Naming them saves MLflow's requirement inference (a subprocess that reloads the
     #: model: ~10 s per org, the largest cost of a daily retrain).
-    requirements: tuple[str, ...] = ("scikit-learn", "scipy", "numpy", "pandas", "pyarrow")
+    #: What the artifact needs to load and answer (the tag model's default; PyStemmer
+    #: stems its word features at serving time too).
+    requirements: tuple[str, ...] = (
+        "scikit-learn", "scipy", "numpy", "pandas", "pyarrow", "PyStemmer",
+    )  # fmt: skip
 
     @property
     def name(self) -> str:
@@ -169,14 +180,34 @@ class Registry:
         # its cloudpickle notice concerns the wrapper class, which holds no data
         logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
         self.tracking_uri = tracking_uri
-        mlflow.set_tracking_uri(tracking_uri)
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        #: Models are registered where runs are tracked (one server holds both).
+        self.registry_uri = tracking_uri
+        # An explicit client, not MLflow's process-wide URI: two registries in one
+        # process (tests, a gate server next to a pipeline) must not redirect each other.
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
+
+    @contextmanager
+    def _fluent(self) -> Iterator[None]:
+        """MLflow's process-wide tracking and registry URIs pointed at this registry for
+        the block, then restored (values and environment variables) as they were.
+
+        Only for the calls MLflow offers as fluent APIs alone (``start_run``,
+        ``log_model``, ``register_model``): everything else goes through ``self.client``.
+        A lock serialises such blocks, so threads using other registries cannot swap
+        the URI under each other; threads calling fluent MLflow outside a registry see
+        this registry's URI while a block runs.
+        """
+        with _FLUENT_LOCK, _global_uris(self.tracking_uri, self.registry_uri):
+            yield
 
     # ---- logging and registration -------------------------------------------------
     def log_candidate(self, candidate: Candidate) -> VersionInfo:
-        """One MLflow run per (family, org) training: params, metrics, plots, model."""
-        experiment = f"{candidate.family}"
-        mlflow.set_experiment(experiment)
+        """One MLflow run per (family, org) training: params, metrics, plots, model.
+
+        The run and its data go through ``self.client`` with an explicit run id; only
+        logging and registering the model need MLflow's fluent API (:meth:`_fluent`).
+        """
+        experiment_id = self._experiment_id(candidate.family)
         current = self.version_by_alias(candidate.name, PRODUCTION)
         tags = {
             "family": candidate.family,
@@ -189,27 +220,30 @@ class Registry:
             "replaces_production_version": str(current.version) if current else "none",
             **{mlflow_key(k): v for k, v in candidate.extra_tags.items()},
         }
-        with _quiet(), mlflow.start_run(run_name=f"{candidate.name}"):
-            mlflow.set_tags(tags)
-            mlflow.log_params({mlflow_key(k): _param(v) for k, v in candidate.params.items()})
-            mlflow.log_metrics({mlflow_key(k): float(v) for k, v in candidate.metrics.items()})
-            for path in candidate.artifacts.values():
-                mlflow.log_artifact(str(path))
-            with tempfile.TemporaryDirectory() as tmp:
-                pickled = Path(tmp) / "model.pkl"
-                pickled.write_bytes(pickle.dumps(candidate.model))
-                signature = mlflow.models.infer_signature(
-                    candidate.input_example, candidate.example_output
-                )
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=candidate.python_model,
-                    artifacts={"model": str(pickled)},
-                    signature=signature,
-                    input_example=candidate.input_example,
-                    pip_requirements=pinned(candidate.requirements),
-                )
+        # resolve_tags adds what a fluent run records by itself (user, source, git commit)
+        run_tags = {k: str(v) for k, v in resolve_tags(tags).items()}
         with _quiet():
+            run = self.client.create_run(experiment_id, run_name=candidate.name, tags=run_tags)
+        run_id = run.info.run_id
+        try:
+            now = int(time.time() * 1000)
+            self.client.log_batch(  # the client splits it into batches MLflow accepts
+                run_id,
+                metrics=[
+                    Metric(mlflow_key(k), float(v), now, 0) for k, v in candidate.metrics.items()
+                ],
+                params=[Param(mlflow_key(k), _param(v)) for k, v in candidate.params.items()],
+            )
+            for path in candidate.artifacts.values():
+                self.client.log_artifact(run_id, str(path))
+            info = self._log_model(run_id, candidate)
+        except BaseException:
+            with contextlib.suppress(Exception), _quiet():
+                self.client.set_terminated(run_id, "FAILED")
+            raise
+        with _quiet():
+            self.client.set_terminated(run_id, "FINISHED")
+        with self._fluent(), _quiet():
             version = mlflow.register_model(info.model_uri, candidate.name, tags=tags)
         self.client.update_model_version(
             candidate.name,
@@ -220,6 +254,26 @@ class Registry:
             ),
         )  # fmt: skip
         return self.version(candidate.name, int(version.version))
+
+    def _log_model(self, run_id: str, candidate: Candidate) -> ModelInfo:
+        """The pyfunc model, logged into run ``run_id`` (resumed: a logged model belongs to
+        the active run's experiment). MLflow offers this as a fluent call only."""
+        with tempfile.TemporaryDirectory() as tmp:
+            pickled = Path(tmp) / "model.pkl"
+            pickled.write_bytes(pickle.dumps(candidate.model))
+            signature = mlflow.models.infer_signature(
+                candidate.input_example, candidate.example_output
+            )
+            with self._fluent(), _quiet(), mlflow.start_run(run_id=run_id):
+                info: ModelInfo = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=candidate.python_model,
+                    artifacts={"model": str(pickled)},
+                    signature=signature,
+                    input_example=candidate.input_example,
+                    pip_requirements=pinned(candidate.requirements),
+                )
+        return info
 
     # ---- data quality ---------------------------------------------------------------
     def log_quality(
@@ -586,8 +640,23 @@ class Registry:
     # ---- loading --------------------------------------------------------------------
     def load_version(self, info: VersionInfo) -> Any:
         """The unwrapped python model of one version, loaded by number: an alias may move
-        between a lookup and the load, a version number cannot."""
-        return mlflow.pyfunc.load_model(f"models:/{info.name}/{info.version}").unwrap_python_model()
+        between a lookup and the load, a version number cannot.
+
+        The artifacts are downloaded from this registry's server explicitly (no fluent
+        URI, so serving's loader threads take no lock) into a directory removed after
+        the load: every wrapper reads its pickle in ``load_context``.
+        """
+        source = self.client.get_model_version_download_uri(info.name, str(info.version))
+        # a ``models:/<id>`` source is resolved by MLflow against the process-wide URI
+        resolving = self._fluent() if source.startswith("models:") else contextlib.nullcontext()
+        with tempfile.TemporaryDirectory(prefix="socialsuggest-model-") as tmp, resolving:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=source,
+                dst_path=tmp,
+                tracking_uri=self.tracking_uri,
+                registry_uri=self.registry_uri,
+            )
+            return mlflow.pyfunc.load_model(local).unwrap_python_model()
 
 
 def log_quality_or_warn(
@@ -685,6 +754,34 @@ def pinned(distributions: tuple[str, ...]) -> list[str]:
     from importlib.metadata import version
 
     return [f"{name}=={version(name)}" for name in distributions]
+
+
+@contextmanager
+def _global_uris(tracking_uri: str, registry_uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide URIs at one server for the block, then put back exactly
+    what was there: the values *set* (None when MLflow resolves them from the environment
+    or its default, so a later change of the variable still counts) and the variables
+    the setters export for subprocesses. Callers hold :data:`_FLUENT_LOCK`.
+    """
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    tracking_before: str | None = getattr(tracking_utils, "_tracking_uri", None)
+    registry_before: str | None = getattr(registry_utils, "_registry_uri", None)
+    variables_before = {name: os.environ.get(name) for name in _URI_VARIABLES}
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri)
+    try:
+        yield
+    finally:
+        # None is MLflow's own "unset" (the setters accept it; their hints do not say so)
+        mlflow.set_tracking_uri(tracking_before)  # type: ignore[arg-type]
+        mlflow.set_registry_uri(registry_before)  # type: ignore[arg-type]
+        for name, value in variables_before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager

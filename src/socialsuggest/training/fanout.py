@@ -24,8 +24,9 @@ import pandas as pd
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.processing.incremental import lake_path
 from socialsuggest.processing.splits import load_examples, load_tag_lifecycle
-from socialsuggest.processing.tags import FAMILY, lake_path
+from socialsuggest.processing.tags import FAMILY
 from socialsuggest.training.job import OrgResult, train_org
 
 log = logging.getLogger(__name__)

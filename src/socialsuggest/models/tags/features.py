@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,15 +21,48 @@ from socialsuggest.models.tags.config import TagModelConfig
 METADATA_COLUMNS = ("network", "message_type")
 
 
+#: Keeps one-character tokens and hyphenated words ("sous-vide").
+TOKEN_PATTERN = r"(?u)\b[\w][\w'-]*\b"
+
+
+class StemmingTokenizer:
+    """Text → Snowball stems of its words, so "proteins" and "protein" share a column.
+
+    Picklable (the model artifact holds it): the stemmer is rebuilt lazily, one per
+    thread, since PyStemmer's cache is not safe to share between threads.
+    """
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self._pattern = re.compile(TOKEN_PATTERN)
+        self._local = threading.local()
+
+    def __call__(self, text: str) -> list[str]:
+        stemmer = getattr(self._local, "stemmer", None)
+        if stemmer is None:
+            import Stemmer  # PyStemmer
+
+            stemmer = self._local.stemmer = Stemmer.Stemmer(self.language)
+        words: list[str] = stemmer.stemWords(self._pattern.findall(text))
+        return words
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"language": self.language}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["language"])  # type: ignore[misc]
+
+
 def _word_vectorizer(config: TagModelConfig) -> TfidfVectorizer:
     # sublinear_tf: a word said three times is not three times the evidence.
-    # The token pattern keeps one-character tokens and hyphenated words ("sous-vide").
+    stem = config.stem_language
     return TfidfVectorizer(
         ngram_range=config.word_ngrams,
         min_df=config.min_df,
         max_features=config.max_features,
         sublinear_tf=True,
-        token_pattern=r"(?u)\b[\w][\w'-]*\b",
+        tokenizer=StemmingTokenizer(stem) if stem else None,
+        token_pattern=None if stem else TOKEN_PATTERN,
         dtype=np.float64,
     )
 

@@ -1,4 +1,5 @@
-"""One binary logistic regression per tag, optional NB scaling, F-beta thresholds.
+"""One binary linear model per tag (L2-loss SVM or logistic regression), optional NB
+scaling, F-beta thresholds.
 
 Each tag gets its own liblinear fit rather than a shared multinomial model because tags
 are not exclusive (a message carries several) and because gating, thresholds and
@@ -16,6 +17,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 
 from socialsuggest.models.tags.config import TagModelConfig
 
@@ -42,9 +44,30 @@ def _fit_one(x: sp.csr_matrix, y: BoolArray, config: TagModelConfig) -> tuple[Fl
     """
     ratio = nb_log_count_ratio(x, y, config.nb_alpha) if config.nb_scaling else None
     xs = x @ sp.diags(ratio) if ratio is not None else x
+    clf = _classifier(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(xs, y)
+    coef = np.asarray(clf.coef_[0], dtype=float)
+    if ratio is not None:
+        coef = coef * ratio
+    return coef, float(clf.intercept_[0])
+
+
+def _classifier(config: TagModelConfig) -> LinearSVC | LogisticRegression:
     # Dual coordinate descent is the fast liblinear path when features outnumber rows,
     # which TF-IDF with bigrams always does on one org's data.
-    clf = LogisticRegression(
+    if config.loss == "squared_hinge":
+        return LinearSVC(
+            C=config.C,
+            loss="squared_hinge",
+            dual=True,
+            class_weight=config.class_weight,
+            max_iter=1000,
+            tol=config.tol,
+            random_state=0,
+        )
+    return LogisticRegression(
         C=config.C,
         solver="liblinear",
         dual=True,
@@ -56,13 +79,6 @@ def _fit_one(x: sp.csr_matrix, y: BoolArray, config: TagModelConfig) -> tuple[Fl
         # fan-out's metrics differed from the local pool's in the third decimal)
         random_state=0,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(xs, y)
-    coef = np.asarray(clf.coef_[0], dtype=float)
-    if ratio is not None:
-        coef = coef * ratio
-    return coef, float(clf.intercept_[0])
 
 
 def fit_tags(

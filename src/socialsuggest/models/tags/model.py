@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
 
 from socialsuggest.models.tags.config import TagModelConfig
 from socialsuggest.models.tags.features import FeatureBuilder
@@ -185,6 +186,11 @@ class TagModel:
     archived: frozenset[str] = field(default_factory=frozenset)
     #: Recency-weighted share of messages carrying each tag (ranks unscored recent tags).
     recent_prior: dict[str, float] = field(default_factory=dict)
+    #: (a, b) of p = sigmoid(a·score + b), one pair for every tag of the org, fitted on
+    #: validation: an SVM margin is not a probability, and the hybrid weighs model scores
+    #: against the recency prior. Shared by all tags, so it never reorders them. Models
+    #: pickled before it have the class default (1, 0): scores read as logits, as then.
+    calibration: tuple[float, float] = (1.0, 0.0)
 
     # ---------------------------------------------------------------- training
     @classmethod
@@ -267,6 +273,7 @@ class TagModel:
         self.tags = tuple(modelled)
         coef, self.intercept = fit_tags(x_train, y_train, self.config)
         self.coef = _pruned(coef, self.config.prune_below)  # gates judge the model served
+        self.calibration = fit_calibration(self._scores(x_valid), y_valid)
         p_valid = self._proba_from_features(x_valid)
         for j, tag in enumerate(modelled):
             stats = _gate(tag, counts[tag], y_valid[:, j], p_valid[:, j], self.config)
@@ -299,9 +306,16 @@ class TagModel:
         self.intercept[cols] = intercept
 
     # -------------------------------------------------------------- prediction
+    def _scores(self, x: sp.csr_matrix) -> FloatArray:
+        """Raw per-tag scores (margins or logits) before calibration."""
+        return _dense(x.astype(np.float32) @ self.coef).astype(float) + self.intercept
+
+    def _calibrated(self, scores: FloatArray) -> FloatArray:
+        a, b = self.calibration
+        return np.asarray(expit(a * scores + b), dtype=float)
+
     def _proba_from_features(self, x: sp.csr_matrix) -> FloatArray:
-        logits = _dense(x.astype(np.float32) @ self.coef).astype(float) + self.intercept
-        return np.asarray(expit(logits), dtype=float)
+        return self._calibrated(self._scores(x))
 
     def predict_proba(self, df: pd.DataFrame) -> FloatArray:
         """Probability of each modelled tag (columns in ``self.tags`` order), gate ignored."""
@@ -363,7 +377,7 @@ class TagModel:
         if self.features is not None and self.tags:
             columns, weights = self.features.one_row.features(text, metadata or {})
             logits = _row_logits(self.coef, columns, weights)
-            proba[0] = expit(logits + self.intercept)
+            proba[0] = self._calibrated(logits + self.intercept)
         return self._rank(proba, k, mode, fallback)[0]
 
     def _check(
@@ -439,6 +453,33 @@ class TagModel:
             if reason != "ok":
                 out[f"n_disabled_{reason}"] = reasons.get(reason, 0)
         return out
+
+
+#: Calibration is fitted on at most this many (message, tag) validation pairs.
+CALIBRATION_PAIRS = 400_000
+
+
+def fit_calibration(scores: FloatArray, y: npt.NDArray[np.bool_]) -> tuple[float, float]:
+    """One Platt sigmoid for all of an org's tags: (a, b) maximising the likelihood of
+    ``y`` under sigmoid(a·score + b) on validation.
+
+    One pair, not one per tag: per-tag sigmoids re-rank tags against each other and
+    cost 0.05 NDCG@3 on se_crypto with the SVM; a shared one keeps the ranking and
+    only makes the numbers probabilities. Identity when validation has one class only.
+    """
+    s, t = scores.ravel(), y.ravel()
+    if s.size == 0 or t.all() or not t.any():
+        return 1.0, 0.0
+    if s.size > CALIBRATION_PAIRS:  # a deterministic thinning: every k-th pair
+        step = -(-s.size // CALIBRATION_PAIRS)
+        s, t = s[::step], t[::step]
+        if t.all() or not t.any():
+            return 1.0, 0.0
+    fit = LogisticRegression(C=1e4).fit(s.reshape(-1, 1), t)
+    a = float(fit.coef_[0, 0])
+    if not a > 0:  # scores that do not rise with the label: keep them as they are
+        return 1.0, 0.0
+    return a, float(fit.intercept_[0])
 
 
 def _pruned(coef: npt.NDArray[np.float32], below: float) -> sp.csr_matrix:
