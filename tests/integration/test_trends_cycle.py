@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from socialsuggest.config import Settings, load_settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.trends import TrendConfig
-from socialsuggest.pipeline import run_cycle
+from socialsuggest.pipeline import run_cycle, trends_cycle
 from socialsuggest.pipeline.trends_cycle import TrendsReport, publish_detector, run_trends_cycle
 from socialsuggest.processing.posts import preprocess_posts
 from socialsuggest.registry import PRODUCTION, Registry
@@ -100,11 +100,16 @@ def test_no_lists_yet_is_a_503(family_registry: Registry, tmp_path: Path) -> Non
 
 
 def test_a_worse_detector_is_refused_and_an_equal_one_promoted_then_rolled_back(
-    cycle: TrendsReport, family_settings: Settings, family_registry: Registry
+    cycle: TrendsReport,
+    family_settings: Settings,
+    family_registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first = family_registry.version_by_alias(NAME, PRODUCTION)
     assert first is not None
-    again = publish_detector(family_settings, family_registry)  # same config and code
+    with monkeypatch.context() as m:  # the hourly re-check reuses BEFORE reading anything
+        m.setattr(trends_cycle, "load_reference", lambda *_: pytest.fail("scored again"))
+        again = publish_detector(family_settings, family_registry)  # same config and code
     assert again.reused and family_registry.version_by_alias(NAME, PRODUCTION) == first
     worse = publish_detector(
         family_settings, family_registry, config=TrendConfig(min_diversity=0.0)

@@ -122,6 +122,34 @@ def reuse_outcome(
     return outcome
 
 
+def reuse_if_same(
+    registry: Registry,
+    family: str,
+    org: str,
+    fingerprint: str,
+    *,
+    dry_run: bool,
+    actor: str,
+    outcome: OrgOutcome | None = None,
+) -> OrgOutcome | None:
+    """The reused outcome when a version of this code and data exists, else None.
+
+    A family whose candidate is costly to score can call this before scoring it (the
+    trend detector is re-checked every hour with the same config); ``publish_candidate``
+    calls it too. Never reuses over a production trained on since-erased data.
+    """
+    name = model_name(family, org)
+    outcome = outcome or OrgOutcome(org=org, trained=True)
+    before = registry.version_by_alias(name, PRODUCTION)
+    outcome.production_before = outcome.production_after = before.version if before else None
+    if before is not None and before.trained_on_erased_data:
+        return None
+    same = same_run(registry, name, fingerprint)
+    if same is None:
+        return None
+    return reuse_outcome(registry, same, before, outcome, dry_run=dry_run, actor=actor)
+
+
 @dataclass
 class Publishable:
     """A trained candidate and what its family must say about it."""
@@ -173,9 +201,12 @@ def publish_candidate(
     before = registry.version_by_alias(name, PRODUCTION)
     outcome.production_before = outcome.production_after = before.version if before else None
     erased = before is not None and before.trained_on_erased_data
-    same = None if erased else same_run(registry, name, candidate.fingerprint)
-    if same is not None:
-        return reuse_outcome(registry, same, before, outcome, dry_run=dry_run, actor=actor)
+    reused = reuse_if_same(
+        registry, candidate.family, candidate.org, candidate.fingerprint,
+        dry_run=dry_run, actor=actor, outcome=outcome,
+    )  # fmt: skip
+    if reused is not None:
+        return reused
     production = None
     if before is not None and not erased:
         try:

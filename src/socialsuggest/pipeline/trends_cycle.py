@@ -39,6 +39,7 @@ from socialsuggest.pipeline.publishing import (
     Publishable,
     Say,
     publish_candidate,
+    reuse_if_same,
     verdict,
 )
 from socialsuggest.processing.posts import FAMILY as POSTS
@@ -85,11 +86,16 @@ def publish_detector(
     """Gate and register the detector if its config or code is new; reuse it otherwise."""
     say = say or (lambda message: log.info("%s", message))
     config = config or TrendConfig()
+    digest = hashlib.sha256(repr(config).encode() + repr(LabelRule()).encode()).hexdigest()[:32]
+    # the hourly run mostly finds the same config and code: reuse before scoring anything
+    reused = reuse_if_same(registry, FAMILY, SCOPE, digest, dry_run=dry_run, actor=actor)
+    if reused is not None:
+        say(f"trends: detector v{reused.version} {verdict(reused)}")
+        return reused
     posts = load_reference(settings.resolved_datasets_dir)
     truth = label_trends(posts, LabelRule())
     metrics = _reference_metrics(config, posts, truth)
     golden_posts = posts.iloc[-400:]
-    digest = hashlib.sha256(repr(config).encode() + repr(LabelRule()).encode()).hexdigest()[:32]
     example = golden_posts.head(3).loc[:, ["created_at", "author_id", "text", "hashtags"]]
     example = example.assign(created_at=example["created_at"].astype(str), author_id="user")
     candidate = Publishable(
