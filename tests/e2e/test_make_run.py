@@ -183,12 +183,17 @@ def test_the_next_day_gives_a_second_version_and_a_rollback_from_the_form_is_ser
     from mlflow import MlflowClient
 
     client = MlflowClient(f"http://127.0.0.1:{env['SOCIALSUGGEST_MLFLOW_PORT']}")
-    name = sorted(m.name for m in client.search_registered_models() if m.name.startswith("tags."))[
-        0
-    ]
+    names = sorted(m.name for m in client.search_registered_models() if m.name.startswith("tags."))
+    production_of = {n: int(client.get_model_version_by_alias(n, "production").version)
+                     for n in names}  # fmt: skip
+    # An org's next-day candidate may fairly lose its gate (a sample org's test window is
+    # ~70 messages: 3 misses are a 0.04 drop), so the rollback runs on an org that did
+    # get a second production version; at least one must.
+    promoted = [n for n in names if production_of[n] >= 2]
+    assert promoted, f"no org got a second production version: {production_of}"
+    name = promoted[0]
     org = name.split(".", 1)[1]
-    production = int(client.get_model_version_by_alias(name, "production").version)
-    assert production >= 2, "the next day's retrain should have made a second version"
+    production = production_of[name]
     url, headers = _airflow(env)
     conf = {"family": "tags", "org": org, "reason": "e2e rollback", "requester": "ops"}
     assert _run_to_end(url, headers, "model_rollback", conf) == "success"
