@@ -449,12 +449,13 @@ def test_calibration_is_the_identity_without_both_classes() -> None:
 
 
 def test_the_logistic_loss_is_still_available(
-    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], report: dict[str, dict[str, float]]
 ) -> None:
+    """``loss="logistic"`` (the spec's per-tag logistic regression) still trains, gates and
+    ranks; word features only, to keep the unit suite fast."""
     train, valid, test = cooking
-    logistic = TagModel.fit(train, valid, replace(CONFIG, loss="logistic", C=10.0))
-    svm_report = evaluate_model(TagModel.fit(train, valid, CONFIG), test, k=K)
+    logistic = TagModel.fit(train, valid, replace(CONFIG, loss="logistic", C=10.0,
+                                                  char_ngrams=None))  # fmt: skip
+    assert logistic.config.loss == "logistic" and logistic.summary()["n_enabled"] > 0
     lr_report = evaluate_model(logistic, test, k=K)
-    assert lr_report["model"]["ndcg@3"] > 0.3
-    assert logistic.summary()["n_enabled"] > 0
-    assert svm_report["model"]["ndcg@3"] > 0.3
+    assert lr_report["model"]["ndcg@3"] > 0.3 and report["model"]["ndcg@3"] > 0.3
