@@ -122,32 +122,49 @@ def reuse_outcome(
     return outcome
 
 
-def reuse_if_same(
+@dataclass
+class Incumbent:
+    """What stands before a candidate: production, whether it must be replaced (it was
+    trained on since-erased data), and the reused outcome when this code and data
+    already made a version (then nothing is to be registered)."""
+
+    before: VersionInfo | None
+    erased: bool
+    reused: OrgOutcome | None
+
+
+def check_incumbent(
     registry: Registry,
-    family: str,
-    org: str,
+    name: str,
     fingerprint: str,
+    outcome: OrgOutcome,
     *,
     dry_run: bool,
     actor: str,
-    outcome: OrgOutcome | None = None,
-) -> OrgOutcome | None:
-    """The reused outcome when a version of this code and data exists, else None.
-
-    A family whose candidate is costly to score can call this before scoring it (the
-    trend detector is re-checked every hour with the same config); ``publish_candidate``
-    calls it too. Never reuses over a production trained on since-erased data.
-    """
-    name = model_name(family, org)
-    outcome = outcome or OrgOutcome(org=org, trained=True)
+    must_replace: bool = False,
+) -> Incumbent:
+    """One production lookup for every family's publish step (and the trend detector's
+    check before it scores anything); fills ``outcome``'s production before/after.
+    Never reuses over a production that must be replaced."""
     before = registry.version_by_alias(name, PRODUCTION)
     outcome.production_before = outcome.production_after = before.version if before else None
-    if before is not None and before.trained_on_erased_data:
-        return None
-    same = same_run(registry, name, fingerprint)
-    if same is None:
-        return None
-    return reuse_outcome(registry, same, before, outcome, dry_run=dry_run, actor=actor)
+    erased = must_replace or (before is not None and before.trained_on_erased_data)
+    same = None if erased else same_run(registry, name, fingerprint)
+    reused = None
+    if same is not None:
+        reused = reuse_outcome(registry, same, before, outcome, dry_run=dry_run, actor=actor)
+    return Incumbent(before, erased, reused)
+
+
+def reuse_if_same(
+    registry: Registry, family: str, org: str, fingerprint: str, *, dry_run: bool, actor: str
+) -> OrgOutcome | None:
+    """The reused outcome when a version of this code and data exists, else None: for a
+    family whose candidate is costly to score (the trend detector, checked hourly)."""
+    outcome = OrgOutcome(org=org, trained=True)
+    return check_incumbent(
+        registry, model_name(family, org), fingerprint, outcome, dry_run=dry_run, actor=actor
+    ).reused
 
 
 @dataclass
@@ -198,15 +215,12 @@ def publish_candidate(
     """Gate, register and (unless dry-run or rejected) promote one org's candidate."""
     name = model_name(candidate.family, candidate.org)
     outcome = OrgOutcome(org=candidate.org, trained=True, train_seconds=round(trained_seconds, 2))
-    before = registry.version_by_alias(name, PRODUCTION)
-    outcome.production_before = outcome.production_after = before.version if before else None
-    erased = before is not None and before.trained_on_erased_data
-    reused = reuse_if_same(
-        registry, candidate.family, candidate.org, candidate.fingerprint,
-        dry_run=dry_run, actor=actor, outcome=outcome,
-    )  # fmt: skip
-    if reused is not None:
-        return reused
+    incumbent = check_incumbent(
+        registry, name, candidate.fingerprint, outcome, dry_run=dry_run, actor=actor
+    )
+    if incumbent.reused is not None:
+        return incumbent.reused
+    before, erased = incumbent.before, incumbent.erased
     production = None
     if before is not None and not erased:
         try:

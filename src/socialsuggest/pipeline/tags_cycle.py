@@ -28,8 +28,7 @@ from socialsuggest.models.tags import TagModelConfig
 from socialsuggest.pipeline.publishing import (
     FINGERPRINT_TAG,
     OrgOutcome,
-    reuse_outcome,
-    same_run,
+    check_incumbent,
     verdict,
 )
 from socialsuggest.privacy.retrain import RetrainQueue
@@ -39,7 +38,6 @@ from socialsuggest.processing.tags import preprocess_tags
 from socialsuggest.quality import GateConfig, model_gate
 from socialsuggest.quality.integration import GateServer, TagVocabulary, integration_gate
 from socialsuggest.registry import (
-    PRODUCTION,
     STAGING,
     Candidate,
     Registry,
@@ -159,12 +157,13 @@ def publish(
                          train_seconds=round(result.seconds, 2), refit=result.refit)  # fmt: skip
     if not result.ok or result.model is None or result.test is None:
         return outcome
-    before = registry.version_by_alias(name, PRODUCTION)
-    outcome.production_before = outcome.production_after = before.version if before else None
-    erased = must_replace or (before is not None and before.trained_on_erased_data)
-    same = None if erased else same_run(registry, name, result.fingerprint)
-    if same is not None:
-        return reuse_outcome(registry, same, before, outcome, dry_run=dry_run, actor=actor)
+    incumbent = check_incumbent(
+        registry, name, result.fingerprint, outcome,
+        dry_run=dry_run, actor=actor, must_replace=must_replace,
+    )  # fmt: skip
+    if incumbent.reused is not None:
+        return incumbent.reused
+    before, erased = incumbent.before, incumbent.erased
     production = None
     if before is not None and not erased:
         try:

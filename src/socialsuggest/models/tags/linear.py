@@ -57,28 +57,20 @@ def _fit_one(x: sp.csr_matrix, y: BoolArray, config: TagModelConfig) -> tuple[Fl
 def _classifier(config: TagModelConfig) -> LinearSVC | LogisticRegression:
     # Dual coordinate descent is the fast liblinear path when features outnumber rows,
     # which TF-IDF with bigrams always does on one org's data.
-    if config.loss == "squared_hinge":
-        return LinearSVC(
-            C=config.C,
-            loss="squared_hinge",
-            dual=True,
-            class_weight=config.class_weight,
-            max_iter=1000,
-            tol=config.tol,
-            random_state=0,
-        )
-    return LogisticRegression(
-        C=config.C,
-        solver="liblinear",
-        dual=True,
-        class_weight=config.class_weight,
-        max_iter=1000,
-        tol=config.tol,
+    shared: dict[str, Any] = {
+        "C": config.C,
+        "dual": True,
+        "class_weight": config.class_weight,
+        "max_iter": 1000,
+        "tol": config.tol,
         # liblinear shuffles its coordinates; unseeded it draws from numpy's global state,
         # so the same data trained in two processes gave different models (and the Spark
         # fan-out's metrics differed from the local pool's in the third decimal)
-        random_state=0,
-    )
+        "random_state": 0,
+    }
+    if config.loss == "squared_hinge":
+        return LinearSVC(loss="squared_hinge", **shared)
+    return LogisticRegression(solver="liblinear", **shared)
 
 
 def fit_tags(
