@@ -30,8 +30,10 @@ from typing import Any, Literal
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from socialsuggest.alerts import on_failure
+from socialsuggest.family_dag import PROCESSED_MESSAGES
 
 ORG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 LAKE_WRITERS = "lake_writers"  # 1-slot pool `make run` creates: one lake rewriter at a time
@@ -50,8 +52,6 @@ def _window() -> tuple[Any, int, list[str] | None]:
 
 def _quality_gate(zone: Literal["raw", "processed"]) -> dict[str, Any]:
     """A failing suite fails the task at once: bad data does not heal on retry."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     from socialsuggest.config import load_settings
     from socialsuggest.pipeline.data_quality import check_window
     from socialsuggest.quality.expectations import DataQualityError
@@ -130,7 +130,7 @@ def tags_daily_retrain() -> None:
         summary: dict[str, Any] = json.loads(json.dumps(report.summary(), default=str))
         return summary
 
-    @task
+    @task(outlets=[PROCESSED_MESSAGES])  # its success schedules replies_daily_retrain
     def validate_processed() -> dict[str, Any]:
         return _quality_gate("processed")
 
@@ -186,7 +186,8 @@ def tags_daily_retrain() -> None:
             "failed": sorted(failed),
         }
         if failed and len(failed) == len(outcomes):
-            raise RuntimeError(f"every org failed to train: {summary}")
+            # AirflowFailException: no retry; the outcomes are read, a retry cannot change them
+            raise AirflowFailException(f"every org failed to train: {summary}")
         return summary
 
     checked = validate_raw()

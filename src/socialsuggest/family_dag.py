@@ -19,12 +19,19 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param, get_current_context, task
+from airflow.sdk import Asset, Param, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from socialsuggest.alerts import on_failure
 
 ORG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 LAKE_WRITERS = "lake_writers"  # the 1-slot pool shared with deletions and retention
+
+#: The messages ``tags_daily_retrain`` cleaned and validated (``processed/tags``). Its
+#: ``validate_processed`` task updates the asset; a DAG that reads those messages (the
+#: reply rankers) is scheduled on it rather than on the clock, so it never races the
+#: preprocess that writes them.
+PROCESSED_MESSAGES = Asset(name="processed_messages", uri="socialsuggest://lake/processed/tags")
 
 
 def retrain_dag_args(orgs_help: str) -> dict[str, Any]:
@@ -117,7 +124,8 @@ def per_org_retrain(*, all_orgs: str, train: str, after: Any = None) -> None:
             "failed": failed,
         }
         if outcomes and len(failed) == len(outcomes):
-            raise RuntimeError(f"every org failed to train: {summary}")
+            # AirflowFailException: no retry; the outcomes are read, a retry cannot change them
+            raise AirflowFailException(f"every org failed to train: {summary}")
         return summary
 
     batches = org_batches()

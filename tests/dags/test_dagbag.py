@@ -46,6 +46,24 @@ def test_every_task_retries_and_every_dag_is_tagged_and_documented(dagbag) -> No
             assert task.on_failure_callback, f"{dag_id}.{task.task_id}"
 
 
+def test_the_reply_retrain_runs_on_the_tag_retrains_validated_messages(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """Replies read ``processed/tags``: on the clock they raced the tag preprocess (first
+    day: nothing to train on; later days: yesterday's messages)."""
+    from airflow.sdk import Asset
+
+    from socialsuggest.family_dag import PROCESSED_MESSAGES
+
+    replies = dagbag.get_dag("replies_daily_retrain")
+    assert type(replies.timetable).__name__ == "AssetTriggeredTimetable"
+    assert replies.timetable.asset_condition.objects == (PROCESSED_MESSAGES,)
+    producers = [
+        t.task_id
+        for t in dagbag.get_dag("tags_daily_retrain").tasks
+        if any(isinstance(o, Asset) and o == PROCESSED_MESSAGES for o in t.outlets)
+    ]
+    assert producers == ["validate_processed"]
+
+
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in (REPO / "dags").glob("*.py")))
 def test_dag_files_import_nothing_heavy_at_top_level(dag_file: str) -> None:
     """The scheduler parses DAG files every few seconds: Spark, MLflow, sklearn, pandas

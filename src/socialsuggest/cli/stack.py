@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -131,10 +132,13 @@ def up(
         stack.up()
         stack.unpause_all()
         if first_run:
+            since = datetime.now(UTC)
             code = _report_run(stack.first_run(timeout=timeout))
-            for dag_id in FAMILY_DAGS:  # the other families' first runs (due too)
+            # the other families' first runs: due too, or (replies) started by the tag
+            # run's validated processed messages
+            for dag_id in FAMILY_DAGS:
                 if code == 0:
-                    code = _report_run(stack.first_run(dag_id, timeout=timeout))
+                    code = _report_run(stack.first_run(dag_id, timeout=timeout, since=since))
             if held and code == 0:  # the next day arrives: the daily retrains run again
                 _ingest(settings, held, "the next day's data", time.monotonic())
                 # every org, whatever the retrain policy says: a second version per org

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -215,11 +216,20 @@ class AirflowAPI:
                     took = f" ({task.duration:.0f} s)" if task.duration else ""
                     say(f"{dag_id}: {task.label} {task.state or 'created'}{took}")
             elapsed = time.monotonic() - start
-            if run["state"] in FINISHED:
-                return RunResult(dag_id, run_id, run["state"], elapsed, tasks)
+            if run["state"] in FINISHED:  # the run's own time: it may have ended before we came
+                ran = _run_seconds(run)
+                return RunResult(dag_id, run_id, run["state"], ran or elapsed, tasks)
             if elapsed > timeout:
                 raise TimeoutError(f"{dag_id} run {run_id} not finished after {timeout:.0f}s")
             time.sleep(poll)
+
+
+def _run_seconds(run: dict[str, Any]) -> float | None:
+    """Start to end of a finished run, from the run itself (``None`` if not both known)."""
+    if not (run.get("start_date") and run.get("end_date")):
+        return None
+    started = datetime.fromisoformat(run["start_date"])
+    return (datetime.fromisoformat(run["end_date"]) - started).total_seconds()
 
 
 def health(url: str) -> dict[str, Any]:

@@ -207,23 +207,31 @@ class LocalStack:
         conf: dict[str, Any] | None = None,
         timeout: float = 3600,
         wait_for_schedule: float = 180,
+        since: datetime | None = None,
     ) -> af.RunResult:
         """Follow the scheduled run unpausing made due, or trigger one when none is due.
 
         Deciding from the DAG's ``next_dagrun_run_after`` (not from whether a run has
-        appeared yet) avoids a manual run racing the scheduler's into two runs.
+        appeared yet) avoids a manual run racing the scheduler's into two runs. A DAG
+        scheduled on an asset (``timetable_summary`` "Asset") gets its run from the
+        producer's update: the newest asset-triggered run since ``since`` is followed
+        (finished or not), and one is triggered only if none came within the wait.
         """
         client = self.api()
         try:
-            due = client.dag(dag_id).get("next_dagrun_run_after")
+            dag = client.dag(dag_id)
+            due = dag.get("next_dagrun_run_after")
             run_id = None
-            if due and datetime.fromisoformat(due) <= datetime.now(UTC):
+            if dag.get("timetable_summary") == "Asset":
+                run_id = self._asset_run(client, dag_id, wait_for_schedule, since)
+            elif due and datetime.fromisoformat(due) <= datetime.now(UTC):
                 run_id = self._scheduled_run(client, dag_id, wait_for_schedule)
             if run_id is None:
                 run_id = client.trigger(dag_id, conf)["dag_run_id"]
                 self.say(f"airflow: triggered {dag_id} ({run_id})")
             else:
-                self.say(f"airflow: following the scheduled {dag_id} run ({run_id})")
+                kind = "asset-triggered" if run_id.startswith("asset_triggered") else "scheduled"
+                self.say(f"airflow: following the {kind} {dag_id} run ({run_id})")
             return client.follow(dag_id, run_id, timeout=timeout, say=self.say)
         finally:
             client.close()
@@ -239,6 +247,20 @@ class LocalStack:
             return client.follow(dag_id, run_id, timeout=timeout, say=self.say)
         finally:
             client.close()
+
+    def _asset_run(
+        self, client: af.AirflowAPI, dag_id: str, wait: float, since: datetime | None
+    ) -> str | None:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            for run in client.runs(dag_id):  # newest first
+                after = run.get("run_after")
+                if run.get("run_type") == "asset_triggered" and (
+                    since is None or (after and datetime.fromisoformat(after) >= since)
+                ):
+                    return str(run["dag_run_id"])
+            time.sleep(2)
+        return None
 
     def _scheduled_run(self, client: af.AirflowAPI, dag_id: str, wait: float) -> str | None:
         deadline = time.monotonic() + wait
