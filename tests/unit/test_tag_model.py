@@ -306,6 +306,11 @@ def test_one_row_features_equal_the_batch_transform(
         got[columns] = weights
         assert len(set(columns)) == len(columns)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    # one vocabulary per vectorizer, not a copy beside it: they are most of a served
+    # model's memory (and every transform above after the first ran on the shared one)
+    word, char = features.one_row.blocks
+    assert word.vocabulary is features.word.vocabulary_
+    assert features.char is not None and char.vocabulary is features.char.vocabulary_
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "model", "recent"])
