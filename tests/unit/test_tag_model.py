@@ -313,6 +313,47 @@ def test_one_row_features_equal_the_batch_transform(
     assert features.char is not None and char.vocabulary is features.char.vocabulary_
 
 
+def test_compacted_features_answer_as_before_and_cannot_be_pickled(
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+) -> None:
+    """The serving form drops the vocabularies' dictionaries (most of a loaded model's
+    memory) for hashed arrays: every column and weight must stay what it was."""
+    from socialsuggest.models.tags.features import FeatureBuilder
+
+    train, _, test = cooking
+    features = FeatureBuilder.fit(train, replace(CONFIG, char_ngrams=(2, 4)))
+    rows = _rows(test)
+    frame = pd.DataFrame(rows)
+    expected = features.transform(frame).toarray()
+    expected_rows = [features.one_row.features(str(r["text"]), r) for r in rows]
+    width = features.n_features
+    features.compact()
+    assert features.compacted and not hasattr(features.word, "vocabulary_")
+    assert features.n_features == width
+    np.testing.assert_allclose(features.transform(frame).toarray(), expected, rtol=1e-12)
+    for row, (columns, weights) in zip(rows, expected_rows, strict=True):
+        got_columns, got_weights = features.one_row.features(str(row["text"]), row)
+        assert got_columns == columns
+        np.testing.assert_array_equal(got_weights, weights)
+    assert sum(len(c) for c, _ in expected_rows) > 10 * len(rows)  # real rows were compared
+    with pytest.raises(TypeError, match="compacted"):
+        pickle.dumps(features)
+
+
+def test_a_served_model_suggests_as_the_logged_one(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    from socialsuggest.registry.pyfunc import TagSuggesterModel
+    from socialsuggest.serving.cache import for_serving
+
+    logged = TagSuggesterModel(pickle.loads(pickle.dumps(model)))
+    served = for_serving(TagSuggesterModel(pickle.loads(pickle.dumps(model))))
+    assert served.model.features.compacted and not logged.model.features.compacted
+    for row in _rows(cooking[2]):
+        text, network = str(row["text"]), row.get("network")
+        assert served.suggest_one(text, network) == logged.suggest_one(text, network)
+
+
 @pytest.mark.parametrize("mode", ["hybrid", "model", "recent"])
 def test_suggest_one_answers_as_suggest_on_a_one_row_frame(
     model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], mode: str

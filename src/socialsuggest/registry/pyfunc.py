@@ -32,6 +32,14 @@ class TagSuggesterModel(PythonModel):  # type: ignore[misc]
         if getattr(self.model, "features", None) is not None:
             _ = self.model.features.one_row  # built at load, not on the first request
 
+    def compact(self) -> None:
+        """The serving form (``FeatureBuilder.compact``: vocabularies hashed, their
+        dictionaries dropped). Only the serving cache calls it: a compacted model cannot
+        be pickled again, which the tag cycle does with a production model it edits."""
+        features = getattr(self.model, "features", None)
+        if features is not None and hasattr(features, "compact"):
+            features.compact()
+
     def suggest_one(
         self,
         text: str,

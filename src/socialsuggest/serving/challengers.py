@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from socialsuggest.registry import CHALLENGER, Registry
-from socialsuggest.serving.cache import LoadedModel
+from socialsuggest.serving.cache import LoadedModel, for_serving
 from socialsuggest.serving.experiments import EXPERIMENT_TAG, Experiment
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Challengers:
                 continue
             try:
                 info = self.registry.version(name, version)
-                model = self.registry.load_version(info)
+                model = for_serving(self.registry.load_version(info))
             except Exception as exc:  # not served; the champion answers everyone
                 self._failed.add((name, version))
                 log.warning("challenger %s v%s failed to load: %s", name, version,

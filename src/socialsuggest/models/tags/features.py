@@ -6,7 +6,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -101,6 +101,22 @@ def _metadata(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _rows_matrix(block: _Block, width: int, texts: list[str]) -> sp.csr_matrix:
+    """One text block of ``transform`` built from :meth:`_Block.row` (same numbers)."""
+    indptr: list[int] = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    for text in texts:
+        columns, weights = block.row(text)
+        indices.extend(j - block.offset for j in columns)
+        data.extend(weights.tolist())
+        indptr.append(len(indices))
+    return sp.csr_matrix(
+        (np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int64), indptr),
+        shape=(len(texts), width),
+    )
+
+
 MetaLookup = tuple[str, dict[str, int], int]  # (column, category → index, column offset)
 
 
@@ -114,14 +130,57 @@ def _meta_lookups(meta: OneHotEncoder, offset: int) -> tuple[MetaLookup, ...]:
 
 
 @dataclass(frozen=True)
+class _HashedVocabulary:
+    """A vocabulary as two arrays: its terms' hashes (sorted) and their columns.
+
+    About 12 bytes a term where a ``dict[str, int]`` takes ~110 (the string, the int, the
+    table slot): the vocabularies are most of a served tag model's memory. Python's
+    ``hash`` is salted per process, so this is built in the serving process from the
+    pickled dictionary and never pickled. A token absent from the vocabulary matches a
+    term only if their 64-bit hashes collide (~n_terms / 2**64 per token); two terms
+    with one hash make :meth:`of` refuse, and the dictionary stays.
+    """
+
+    hashes: npt.NDArray[np.int64]
+    columns: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, vocabulary: dict[str, int]) -> _HashedVocabulary | None:
+        n = len(vocabulary)
+        hashes = np.fromiter(map(hash, vocabulary), dtype=np.int64, count=n)
+        columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=n)
+        order = np.argsort(hashes)
+        hashes, columns = hashes[order], columns[order]
+        if n > 1 and bool((hashes[1:] == hashes[:-1]).any()):
+            return None
+        return cls(hashes, columns.astype(np.int32) if n < 2**31 else columns)
+
+    def lookup(self, tokens: list[str]) -> npt.NDArray[np.int64]:
+        """The columns of the tokens that are terms (repeats kept, order not)."""
+        if not tokens or not len(self.hashes):
+            return np.zeros(0, dtype=np.int64)
+        wanted = np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens))
+        at = np.searchsorted(self.hashes, wanted)
+        at[at == len(self.hashes)] = 0
+        found = self.hashes[at] == wanted
+        columns: npt.NDArray[np.int64] = self.columns[at[found]].astype(np.int64)
+        return columns
+
+
+@dataclass(frozen=True)
 class _Block:
-    """One fitted TF-IDF vectorizer as plain lookups, for scoring one message at a time."""
+    """One fitted TF-IDF vectorizer as plain lookups, for scoring one message at a time.
+
+    ``vocabulary`` is the vectorizer's own dictionary, or ``None`` once the block is
+    compacted for serving (``hashed`` then answers the lookups).
+    """
 
     analyze: Callable[[str], list[str]]
-    vocabulary: dict[str, int]
+    vocabulary: dict[str, int] | None
     idf: npt.NDArray[np.float64]
     sublinear: bool
     offset: int
+    hashed: _HashedVocabulary | None = None
 
     @classmethod
     def of(cls, vectorizer: TfidfVectorizer, offset: int) -> _Block:
@@ -141,11 +200,19 @@ class _Block:
     def row(self, text: str) -> tuple[list[int], npt.NDArray[np.float64]]:
         """Column indices and weights of ``text``: what ``transform`` computes for one row
         (counts, 1 + log tf, × idf, L2 norm), in the same order of operations."""
-        counts = Counter(j for j in map(self.vocabulary.get, self.analyze(text)) if j is not None)
-        if not counts:
+        if self.hashed is not None:
+            found, repeats = np.unique(self.hashed.lookup(self.analyze(text)), return_counts=True)
+            columns = [int(j) for j in found]
+            tf = repeats.astype(np.float64)
+        else:
+            assert self.vocabulary is not None
+            counts = Counter(
+                j for j in map(self.vocabulary.get, self.analyze(text)) if j is not None
+            )
+            columns = sorted(counts)
+            tf = np.array([counts[j] for j in columns], dtype=np.float64)
+        if not columns:
             return [], np.zeros(0)
-        columns = sorted(counts)
-        tf = np.array([counts[j] for j in columns], dtype=np.float64)
         if self.sublinear:
             tf = np.log(tf) + 1.0
         weights = tf * self.idf[columns]
@@ -194,13 +261,19 @@ class FeatureBuilder:
     #: Built on first use and never pickled (see ``__getstate__``): derived, not learned.
     _one_row: OneRow | None = field(default=None, init=False, repr=False, compare=False)
 
+    #: Set by :meth:`compact`: each text block's width, its dictionaries being gone.
+    _widths: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
     def __getstate__(self) -> dict[str, Any]:
+        if self._widths is not None:
+            raise TypeError("a FeatureBuilder compacted for serving cannot be pickled")
         state = dict(self.__dict__)
         state["_one_row"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_one_row", None)  # models pickled before the one-row path
+        state.setdefault("_widths", None)
         self.__dict__.update(state)
 
     @property
@@ -215,6 +288,30 @@ class FeatureBuilder:
             meta = _meta_lookups(self.meta, offset) if self.meta is not None else ()
             self._one_row = OneRow(tuple(blocks), meta)
         return self._one_row
+
+    def compact(self) -> None:
+        """Serving form: the text vocabularies become hashed arrays and their dictionaries
+        are dropped (the bulk of a loaded tag model's memory). Transforms answer as before;
+        the builder can no longer be pickled or refitted, so only the serving cache calls
+        this, never a process that may log the model again."""
+        if self._widths is not None:
+            return
+        row = self.one_row
+        hashed = [_HashedVocabulary.of(b.vocabulary or {}) for b in row.blocks]
+        if any(h is None for h in hashed):
+            return  # two terms share a hash: keep the dictionaries
+        self._widths = tuple(len(b.vocabulary or {}) for b in row.blocks)
+        blocks = tuple(
+            replace(b, vocabulary=None, hashed=h) for b, h in zip(row.blocks, hashed, strict=True)
+        )
+        self._one_row = OneRow(blocks, row.meta)
+        for vectorizer in (self.word, self.char):
+            if vectorizer is not None:
+                del vectorizer.vocabulary_
+
+    @property
+    def compacted(self) -> bool:
+        return self._widths is not None
 
     @classmethod
     def fit(cls, df: pd.DataFrame, config: TagModelConfig) -> FeatureBuilder:
@@ -234,18 +331,27 @@ class FeatureBuilder:
 
     @property
     def n_features(self) -> int:
-        n = len(self.word.vocabulary_)
-        if self.char is not None:
-            n += len(self.char.vocabulary_)
+        if self._widths is not None:
+            n = sum(self._widths)
+        else:
+            n = len(self.word.vocabulary_)
+            if self.char is not None:
+                n += len(self.char.vocabulary_)
         if self.meta is not None:
             n += sum(len(c) for c in self.meta.categories_)
         return n
 
     def transform(self, df: pd.DataFrame) -> sp.csr_matrix:
         texts = _texts(df)
-        blocks = [self.word.transform(texts)]
-        if self.char is not None:
-            blocks.append(self.char.transform(texts))
+        if self._widths is not None:  # compacted: the one-row blocks, row by row
+            blocks = [
+                _rows_matrix(block, width, texts)
+                for block, width in zip(self.one_row.blocks, self._widths, strict=True)
+            ]
+        else:
+            blocks = [self.word.transform(texts)]
+            if self.char is not None:
+                blocks.append(self.char.transform(texts))
         if self.meta is not None:
             blocks.append(self._one_hot(df))
         return sp.csr_matrix(sp.hstack(blocks, format="csr"))
