@@ -222,6 +222,7 @@ def _probe_memory_and_model(
     import pandas as pd
 
     from socialsuggest.registry import PRODUCTION, Registry, model_name
+    from socialsuggest.serving.cache import for_serving
 
     registry = Registry(url)
     me = psutil.Process()
@@ -236,7 +237,7 @@ def _probe_memory_and_model(
     for i, org in enumerate(orgs):
         info = registry.version_by_alias(model_name("tags", org), PRODUCTION)
         assert info is not None, org
-        loaded[org] = registry.load_version(info)
+        loaded[org] = for_serving(registry.load_version(info))  # what the cache holds
         if i == 0:
             one = mem()
     load_s = time.perf_counter() - started
@@ -859,7 +860,7 @@ at the median; the steps re-run one by one in the probe):
 ({per_org_pss:.1f} MiB PSS); this includes one-off costs of the first load (the model \
 code's imports: scikit-learn/scipy, MLflow's pyfunc loader).
 - **Marginal cost of one more org** (a spawned probe loading one org, then all {probe["orgs"]}, \
-through `Registry.load_version` as the cache does): ({probe["rss_all"]:.0f} − \
+through `Registry.load_version` and `for_serving`, as the cache does): ({probe["rss_all"]:.0f} − \
 {probe["rss_one"]:.0f}) / {probe["orgs"] - 1} = **{marginal:.2f} MiB per org**. The pickled \
 models weigh {sizes["mean"]:.2f} MiB on average (min {sizes["min"]:.2f}, max \
 {sizes["max"]:.2f}).
