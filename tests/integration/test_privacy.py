@@ -184,6 +184,38 @@ def test_forget_erases_the_subject_from_every_zone_and_nothing_else(
     assert full["objects_scanned"] == sum(len(privacy.lake.files(z)) for z in PERSONAL_ZONES)
 
 
+def test_forget_reaches_posts_sent_replies_and_the_processed_posts(
+    world: tuple[Privacy, Settings, dict[str, str]], spark: SparkSession
+) -> None:
+    """The hashtag and reply families' data: an agent's drafted posts (raw and the
+    processed copy the hashtag models train on) and the replies they sent; a customer's
+    replies received. Found by the same schema marks as messages, with no per-dataset
+    list, so this guards that nothing of theirs is left when a family is added."""
+    from socialsuggest.processing.posts import preprocess_posts
+
+    privacy, settings, _ = world
+    preprocess_posts(lambda: spark, privacy.lake, settings=settings)
+    posts = privacy.lake.read([f.key for f in privacy.lake.files("raw", "posts")])
+    sent = privacy.lake.read([f.key for f in privacy.lake.files("raw", "replies_sent")])
+    agents = set(sent.column("agent_id").to_pylist())
+    writer = Counter(a for a in posts.column("author_id").to_pylist() if a in agents)
+    assert writer, "the sample has an agent who both posts and replies"
+    agent = writer.most_common(1)[0][0]
+    recipient = Counter(r for r in sent.column("recipient_id").to_pylist() if r).most_common(1)
+    for subject, expected in (
+        (agent, {"raw/posts", "processed/hashtags", "raw/replies_sent"}),
+        (recipient[0][0], {"raw/replies_sent"}),
+    ):
+        before = _rows(privacy.lake)
+        held = {d for d, rows in before.items() if any(_mentions(r, subject) for r in rows)}
+        assert expected <= held, held
+        outcome = privacy.forget(subject)
+        removed = _assert_erased(before, privacy.lake, subject)
+        assert outcome.journal.rows_removed == removed > 0
+        assert {f"{o.zone}/{o.dataset}" for o in outcome.journal.objects} == held
+        assert outcome.journal.verification["passed"]
+
+
 def test_forgetting_an_agent_redacts_their_tags_and_keeps_the_messages(
     world: tuple[Privacy, Settings, dict[str, str]],
 ) -> None:
