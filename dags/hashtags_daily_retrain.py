@@ -11,11 +11,9 @@ its production version; roll back with the ``model_rollback`` DAG or
 
 from __future__ import annotations
 
-from typing import Any
+from airflow.sdk import dag
 
-from airflow.sdk import dag, task
-
-from socialsuggest.family_dag import LAKE_WRITERS, per_org_retrain, retrain_dag_args
+from socialsuggest.family_dag import per_org_retrain, preprocess_posts, retrain_dag_args
 
 CYCLE = "socialsuggest.pipeline.hashtags_cycle"
 
@@ -28,26 +26,10 @@ CYCLE = "socialsuggest.pipeline.hashtags_cycle"
     **retrain_dag_args(orgs_help="empty = every org with processed posts"),
 )
 def hashtags_daily_retrain() -> None:
-    @task(pool=LAKE_WRITERS)  # never beside a deletion request rewriting the same files
-    def preprocess() -> dict[str, Any]:
-        import json
-
-        from socialsuggest.config import load_settings
-        from socialsuggest.lake import Lake
-        from socialsuggest.processing.posts import preprocess_posts
-        from socialsuggest.processing.spark import get_spark
-
-        settings = load_settings()
-        report = preprocess_posts(
-            lambda: get_spark(settings), Lake.from_settings(settings), settings=settings
-        )
-        summary: dict[str, Any] = json.loads(json.dumps(report.summary(), default=str))
-        return summary
-
     per_org_retrain(
         all_orgs=f"{CYCLE}:hashtag_orgs",
         train=f"{CYCLE}:train_and_publish_hashtags",
-        after=preprocess(),
+        after=preprocess_posts(),
     )
 
 

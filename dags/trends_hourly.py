@@ -19,8 +19,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from socialsuggest.alerts import on_failure
-
-LAKE_WRITERS = "lake_writers"
+from socialsuggest.family_dag import preprocess_posts
 
 
 @dag(
@@ -44,22 +43,6 @@ LAKE_WRITERS = "lake_writers"
     },
 )
 def trends_hourly() -> None:
-    @task(pool=LAKE_WRITERS)
-    def preprocess() -> dict[str, Any]:
-        import json
-
-        from socialsuggest.config import load_settings
-        from socialsuggest.lake import Lake
-        from socialsuggest.processing.posts import preprocess_posts
-        from socialsuggest.processing.spark import get_spark
-
-        settings = load_settings()
-        report = preprocess_posts(
-            lambda: get_spark(settings), Lake.from_settings(settings), settings=settings
-        )
-        summary: dict[str, Any] = json.loads(json.dumps(report.summary(), default=str))
-        return summary
-
     @task
     def gate_detector() -> dict[str, Any]:
         from dataclasses import asdict
@@ -93,7 +76,7 @@ def trends_hourly() -> None:
         report = detect_trends(settings, Registry(settings.resolved_tracking_uri), hours=hours)
         return asdict(report)
 
-    preprocess() >> gate_detector() >> detect()
+    preprocess_posts() >> gate_detector() >> detect()
 
 
 trends_hourly()

@@ -2,8 +2,9 @@
 
 org batches → mapped per-batch train-and-publish → a report that fails the run only when
 every org failed. Each family's DAG file keeps its id, schedule, tags, documentation and
-any task of its own (the hashtag family's preprocess) and calls :func:`per_org_retrain`
-for the rest, so the two DAGs cannot drift apart.
+calls :func:`per_org_retrain` for the rest, so the two DAGs cannot drift apart.
+:func:`preprocess_posts` is the posts preprocess the hashtag retrain and the trend
+detector share.
 
 A top-level module importing only ``airflow.sdk`` and :mod:`socialsuggest.alerts`: DAG
 files import it at parse time, when Spark, MLflow, scikit-learn, pandas and pyarrow must
@@ -64,6 +65,32 @@ def retrain_dag_args(orgs_help: str) -> dict[str, Any]:
             "orgs_per_task": Param(20, type="integer", minimum=1, maximum=500),
         },
     }
+
+
+def preprocess_posts() -> Any:
+    """Add the incremental Spark preprocess of ``raw/posts`` (→ ``processed/hashtags``) to
+    the DAG being defined; returns its output. The hashtag retrain and the trend detector
+    both start with it: whichever runs second that day finds nothing new to process. It
+    holds the ``lake_writers`` slot, so it never runs beside a deletion request rewriting
+    the same files."""
+
+    @task(task_id="preprocess", pool=LAKE_WRITERS)
+    def preprocess() -> dict[str, Any]:
+        import json
+
+        from socialsuggest.config import load_settings
+        from socialsuggest.lake import Lake
+        from socialsuggest.processing.posts import preprocess_posts
+        from socialsuggest.processing.spark import get_spark
+
+        settings = load_settings()
+        report = preprocess_posts(
+            lambda: get_spark(settings), Lake.from_settings(settings), settings=settings
+        )
+        summary: dict[str, Any] = json.loads(json.dumps(report.summary(), default=str))
+        return summary
+
+    return preprocess()
 
 
 def _resolve(ref: str) -> Any:
