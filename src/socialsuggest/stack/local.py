@@ -49,6 +49,23 @@ FIRST_DAG = "tags_daily_retrain"
 Say = Callable[[str], None]
 
 
+def _unfinished(run: dict[str, Any]) -> bool:
+    """A clock-scheduled run still to follow (unpausing made it due)."""
+    return run.get("run_type") == "scheduled" and run["state"] not in af.FINISHED
+
+
+def _since(since: datetime | None) -> Callable[[dict[str, Any]], bool]:
+    """An asset-triggered run created at or after ``since`` (finished or not)."""
+
+    def wanted(run: dict[str, Any]) -> bool:
+        if run.get("run_type") != "asset_triggered":
+            return False
+        after = run.get("run_after")
+        return since is None or (after is not None and datetime.fromisoformat(after) >= since)
+
+    return wanted
+
+
 @dataclass
 class ComponentStatus:
     name: str
@@ -221,16 +238,16 @@ class LocalStack:
         try:
             dag = client.dag(dag_id)
             due = dag.get("next_dagrun_run_after")
-            run_id = None
+            run_id, kind = None, "scheduled"
             if dag.get("timetable_summary") == "Asset":
-                run_id = self._asset_run(client, dag_id, wait_for_schedule, since)
+                kind = "asset-triggered"
+                run_id = self._await_run(client, dag_id, wait_for_schedule, _since(since))
             elif due and datetime.fromisoformat(due) <= datetime.now(UTC):
-                run_id = self._scheduled_run(client, dag_id, wait_for_schedule)
+                run_id = self._await_run(client, dag_id, wait_for_schedule, _unfinished)
             if run_id is None:
                 run_id = client.trigger(dag_id, conf)["dag_run_id"]
                 self.say(f"airflow: triggered {dag_id} ({run_id})")
             else:
-                kind = "asset-triggered" if run_id.startswith("asset_triggered") else "scheduled"
                 self.say(f"airflow: following the {kind} {dag_id} run ({run_id})")
             return client.follow(dag_id, run_id, timeout=timeout, say=self.say)
         finally:
@@ -248,25 +265,18 @@ class LocalStack:
         finally:
             client.close()
 
-    def _asset_run(
-        self, client: af.AirflowAPI, dag_id: str, wait: float, since: datetime | None
+    def _await_run(
+        self,
+        client: af.AirflowAPI,
+        dag_id: str,
+        wait: float,
+        wanted: Callable[[dict[str, Any]], bool],
     ) -> str | None:
+        """The newest recent run ``wanted`` accepts, polled for up to ``wait`` seconds."""
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             for run in client.runs(dag_id):  # newest first
-                after = run.get("run_after")
-                if run.get("run_type") == "asset_triggered" and (
-                    since is None or (after and datetime.fromisoformat(after) >= since)
-                ):
-                    return str(run["dag_run_id"])
-            time.sleep(2)
-        return None
-
-    def _scheduled_run(self, client: af.AirflowAPI, dag_id: str, wait: float) -> str | None:
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            for run in client.runs(dag_id):
-                if run["state"] not in af.FINISHED and run.get("run_type") == "scheduled":
+                if wanted(run):
                     return str(run["dag_run_id"])
             time.sleep(2)
         return None
