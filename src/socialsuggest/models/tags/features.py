@@ -101,7 +101,7 @@ def _metadata(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _rows_matrix(block: _Block, width: int, texts: list[str]) -> sp.csr_matrix:
+def _rows_matrix(block: _Block, texts: list[str]) -> sp.csr_matrix:
     """One text block of ``transform`` built from :meth:`_Block.row` (same numbers)."""
     indptr: list[int] = [0]
     indices: list[int] = []
@@ -113,7 +113,7 @@ def _rows_matrix(block: _Block, width: int, texts: list[str]) -> sp.csr_matrix:
         indptr.append(len(indices))
     return sp.csr_matrix(
         (np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int64), indptr),
-        shape=(len(texts), width),
+        shape=(len(texts), block.width),
     )
 
 
@@ -143,6 +143,9 @@ class _HashedVocabulary:
 
     hashes: npt.NDArray[np.int64]
     columns: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.hashes)
 
     @classmethod
     def of(cls, vocabulary: dict[str, int]) -> _HashedVocabulary | None:
@@ -181,6 +184,11 @@ class _Block:
     sublinear: bool
     offset: int
     hashed: _HashedVocabulary | None = None
+
+    @property
+    def width(self) -> int:
+        """Its number of columns (terms), from whichever lookup it holds."""
+        return len(self.hashed if self.hashed is not None else self.vocabulary or {})
 
     @classmethod
     def of(cls, vectorizer: TfidfVectorizer, offset: int) -> _Block:
@@ -261,11 +269,8 @@ class FeatureBuilder:
     #: Built on first use and never pickled (see ``__getstate__``): derived, not learned.
     _one_row: OneRow | None = field(default=None, init=False, repr=False, compare=False)
 
-    #: Set by :meth:`compact`: each text block's width, its dictionaries being gone.
-    _widths: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
-
     def __getstate__(self) -> dict[str, Any]:
-        if self._widths is not None:
+        if self.compacted:
             raise TypeError("a FeatureBuilder compacted for serving cannot be pickled")
         state = dict(self.__dict__)
         state["_one_row"] = None
@@ -273,7 +278,6 @@ class FeatureBuilder:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_one_row", None)  # models pickled before the one-row path
-        state.setdefault("_widths", None)
         self.__dict__.update(state)
 
     @property
@@ -294,13 +298,12 @@ class FeatureBuilder:
         are dropped (the bulk of a loaded tag model's memory). Transforms answer as before;
         the builder can no longer be pickled or refitted, so only the serving cache calls
         this, never a process that may log the model again."""
-        if self._widths is not None:
+        if self.compacted:
             return
         row = self.one_row
         hashed = [_HashedVocabulary.of(b.vocabulary or {}) for b in row.blocks]
         if any(h is None for h in hashed):
             return  # two terms share a hash: keep the dictionaries
-        self._widths = tuple(len(b.vocabulary or {}) for b in row.blocks)
         blocks = tuple(
             replace(b, vocabulary=None, hashed=h) for b, h in zip(row.blocks, hashed, strict=True)
         )
@@ -311,7 +314,9 @@ class FeatureBuilder:
 
     @property
     def compacted(self) -> bool:
-        return self._widths is not None
+        """Whether :meth:`compact` replaced the vocabularies (the one-row view then holds
+        the only lookups, and is never rebuilt)."""
+        return self._one_row is not None and self._one_row.blocks[0].hashed is not None
 
     @classmethod
     def fit(cls, df: pd.DataFrame, config: TagModelConfig) -> FeatureBuilder:
@@ -331,8 +336,8 @@ class FeatureBuilder:
 
     @property
     def n_features(self) -> int:
-        if self._widths is not None:
-            n = sum(self._widths)
+        if self.compacted:
+            n = sum(block.width for block in self.one_row.blocks)
         else:
             n = len(self.word.vocabulary_)
             if self.char is not None:
@@ -343,11 +348,8 @@ class FeatureBuilder:
 
     def transform(self, df: pd.DataFrame) -> sp.csr_matrix:
         texts = _texts(df)
-        if self._widths is not None:  # compacted: the one-row blocks, row by row
-            blocks = [
-                _rows_matrix(block, width, texts)
-                for block, width in zip(self.one_row.blocks, self._widths, strict=True)
-            ]
+        if self.compacted:  # the one-row blocks, row by row
+            blocks = [_rows_matrix(block, texts) for block in self.one_row.blocks]
         else:
             blocks = [self.word.transform(texts)]
             if self.char is not None:
