@@ -33,10 +33,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from socialsuggest.alerts import on_failure
-from socialsuggest.family_dag import PROCESSED_MESSAGES
-
-ORG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-LAKE_WRITERS = "lake_writers"  # 1-slot pool `make run` creates: one lake rewriter at a time
+from socialsuggest.family_dag import LAKE_WRITERS, ORG, PROCESSED_MESSAGES
 
 
 def _window() -> tuple[Any, int, list[str] | None]:
