@@ -568,3 +568,16 @@ def test_the_logistic_loss_is_still_available(
     assert logistic.config.loss == "logistic" and logistic.summary()["n_enabled"] > 0
     lr_report = evaluate_model(logistic, test, k=K)
     assert lr_report["model"]["ndcg@3"] > 0.3 and report["model"]["ndcg@3"] > 0.3
+
+
+def test_ranking_precomputed_probabilities_answers_as_suggest(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    """Evaluation scores a window once and ranks it in every mode (``rank``): each mode
+    must answer exactly as ``suggest``, and probabilities of the wrong shape are refused."""
+    test = cooking[2].head(200)
+    proba = model.predict_proba(test)
+    for mode in ("model", "recent", "hybrid"):
+        assert model.rank(proba, len(test), k=K, mode=mode) == model.suggest(test, k=K, mode=mode)
+    with pytest.raises(ValueError, match="proba must have shape"):
+        model.rank(proba[:, 1:], len(test), k=K, mode="hybrid")

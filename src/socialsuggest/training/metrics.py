@@ -297,10 +297,10 @@ def evaluate_model(
     gold = [frozenset(t) for t in test_df["tags"]]
     labels = set(model.tag_report) | set().union(*gold)
     report: dict[str, dict[str, float]] = {}
+    proba = model.predict_proba(test_df)  # once: every mode ranks from the same scores
     for mode in ("model", "recent", "hybrid"):
-        suggested = model.suggest(test_df, k=k, mode=mode)
+        suggested = model.rank(proba, len(test_df), k=k, mode=mode)
         report[mode] = evaluate_suggestions(gold, suggested, k=k, labels=labels)
-    proba = model.predict_proba(test_df)
     report["model"]["mean_tag_auc"] = mean_tag_auc(model.tags, gold, proba)
     enabled = [j for j, t in enumerate(model.tags) if model.tag_report[t].enabled]
     report["model"]["mean_enabled_tag_auc"] = mean_tag_auc(

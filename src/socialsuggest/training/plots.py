@@ -33,13 +33,18 @@ def plot_tag_auc(model: TagModel, path: Path, *, max_tags: int = 40) -> Path:
         auc = np.array([s.auc for s in stats])
         low = auc - np.array([s.ci_low for s in stats])
         high = np.array([s.ci_high for s in stats]) - auc
-        colours = ["tab:green" if s.enabled else "tab:red" for s in stats]
+        colours = np.array(["tab:green" if s.enabled else "tab:red" for s in stats])
         ax.errorbar(auc, y, xerr=[low, high], fmt="none", ecolor="grey", capsize=2)
-        ax.scatter(auc, y, c=colours, zorder=3, s=18)
+        for evidence, marker in (("validation", "o"), ("out_of_fold", "s")):
+            on = np.array([s.evidence == evidence for s in stats])
+            ax.scatter(auc[on], y[on], c=colours[on], marker=marker, zorder=3, s=18)
         ax.set_yticks(y, [f"{s.tag} (n={s.n_pos})" for s in stats], fontsize=7)
     ax.axvline(model.config.auc_lower_bound, color="tab:red", linestyle="--", linewidth=1)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("validation AUC with 95% CI (green: enabled, red: switched off)")
+    ax.set_xlabel(
+        f"held-out AUC with {model.config.ci_level:.0%} CI (green: enabled, red: switched off;"
+        "\n● on validation, ■ out-of-fold on train + validation)"
+    )
     ax.set_title(f"Per-tag AUC, {len(stats)} most frequent modelled tags")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

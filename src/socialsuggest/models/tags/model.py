@@ -411,11 +411,30 @@ class TagModel:
         ``recent`` overrides the list stored at training time (serving passes the live
         one). Archived tags never appear, whatever the mode or the list passed.
         """
+        proba = None if mode == "recent" else self.predict_proba(df)
+        return self.rank(proba, len(df), k=k, mode=mode, recent=recent)
+
+    def rank(
+        self,
+        proba: FloatArray | None,
+        n_rows: int,
+        k: int | None = None,
+        mode: Mode = "hybrid",
+        recent: Sequence[str] | None = None,
+    ) -> list[list[Suggestion]]:
+        """``suggest`` from probabilities already computed by ``predict_proba``.
+
+        Evaluation ranks one test window in every mode: scoring it once instead of
+        once per mode is most of the cost of scoring production in a publish step.
+        ``proba`` may be None for ``recent``, which does not read it.
+        """
         k, fallback = self._check(k, mode, recent)
         if mode == "recent":
             row = [Suggestion(t, 0.0, "recent") for t in fallback[:k]]
-            return [list(row) for _ in range(len(df))]
-        return self._rank(self.predict_proba(df), k, mode, fallback)
+            return [list(row) for _ in range(n_rows)]
+        if proba is None or proba.shape != (n_rows, len(self.tags)):
+            raise ValueError(f"proba must have shape ({n_rows}, {len(self.tags)}) for {mode}")
+        return self._rank(proba, k, mode, fallback)
 
     def suggest_one(
         self,
