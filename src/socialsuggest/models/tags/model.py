@@ -294,12 +294,17 @@ class TagModel:
         self.coef = _pruned(coef, self.config.prune_below)  # gates judge the model served
         self.calibration = fit_calibration(self._scores(x_valid), y_valid)
         p_valid = self._proba_from_features(x_valid)
-        for j, tag in enumerate(modelled):
-            stats = _gate(tag, counts[tag], y_valid[:, j], p_valid[:, j], self.config)
-            self.tag_report[tag] = stats
         x_all = sp.vstack([x_train, x_valid], format="csr")
-        thin = [j for j in range(len(modelled)) if y_valid[:, j].sum() < self.config.gate_cv_below]
-        if thin and self.config.gate_cv_folds >= 2:
+        thin = (
+            [j for j in range(len(modelled)) if y_valid[:, j].sum() < self.config.gate_cv_below]
+            if self.config.gate_cv_folds >= 2
+            else []
+        )
+        for j, tag in enumerate(modelled):  # each tag is judged once, on one evidence
+            if j not in thin:
+                stats = _gate(tag, counts[tag], y_valid[:, j], p_valid[:, j], self.config)
+                self.tag_report[tag] = stats
+        if thin:
             self._gate_out_of_fold(x_all, np.vstack([y_train, y_valid])[:, thin], thin, counts)
         self.thresholds = np.array(
             [
@@ -336,8 +341,7 @@ class TagModel:
                 continue
             coef, intercept = fit_tags(x_all[rest], y_all[rest][:, fit], self.config)
             pruned = _pruned(coef, self.config.prune_below)
-            block = _dense(x_all[held].astype(np.float32) @ pruned).astype(float) + intercept
-            scores[np.ix_(held, fit)] = block
+            scores[np.ix_(held, fit)] = _linear_scores(x_all[held], pruned, intercept)
         # where a fold's models could not learn a tag (every use held out), its held-out
         # rows rank below any score: the tag showed no skill there
         finite = np.isfinite(scores)
@@ -370,7 +374,7 @@ class TagModel:
     # -------------------------------------------------------------- prediction
     def _scores(self, x: sp.csr_matrix) -> FloatArray:
         """Raw per-tag scores (margins or logits) before calibration."""
-        return _dense(x.astype(np.float32) @ self.coef).astype(float) + self.intercept
+        return _linear_scores(x, self.coef, self.intercept)
 
     def _calibrated(self, scores: FloatArray) -> FloatArray:
         a, b = self.calibration
@@ -567,6 +571,11 @@ def _pruned(coef: npt.NDArray[np.float32], below: float) -> sp.csr_matrix:
     """``coef`` with the weights under ``below`` in absolute value dropped, as CSR."""
     kept = np.where(np.abs(coef) >= below, coef, np.float32(0)) if below > 0 else coef
     return sp.csr_matrix(kept, dtype=np.float32)
+
+
+def _linear_scores(x: sp.csr_matrix, coef: Any, intercept: FloatArray) -> FloatArray:
+    """``x @ coef + intercept`` in single precision, as the served model computes it."""
+    return _dense(x.astype(np.float32) @ coef).astype(float) + intercept
 
 
 def _dense(matrix: Any) -> npt.NDArray[np.float32]:
