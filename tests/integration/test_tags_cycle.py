@@ -190,6 +190,12 @@ def test_runs_hold_metrics_params_and_plots(cycle: CycleSummary, registry: Regis
         assert f"{mode}.ndcg_at_3" in metrics and f"{mode}.hit_rate_at_3" in metrics
     assert metrics["hybrid.hit_rate_at_3"] >= metrics["model.hit_rate_at_3"] - 0.05
     assert "C" in run.data.params and "auc_lower_bound" in run.data.params
+    # MLflow 3's model page shows the metrics linked to the logged model: every one
+    (logged,) = registry.client.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}'",
+    )
+    assert {m.key: m.value for m in logged.metrics or []} == metrics
     artifacts = {a.path for a in registry.client.list_artifacts(version.run_id)}
     assert {"tag_auc.png", "pr_curve.png", "hybrid_vs_parts.png", "tag_report.csv"} <= artifacts
 

@@ -226,17 +226,24 @@ class Registry:
             run = self.client.create_run(experiment_id, run_name=candidate.name, tags=run_tags)
         run_id = run.info.run_id
         try:
-            now = int(time.time() * 1000)
             self.client.log_batch(  # the client splits it into batches MLflow accepts
                 run_id,
-                metrics=[
-                    Metric(mlflow_key(k), float(v), now, 0) for k, v in candidate.metrics.items()
-                ],
                 params=[Param(mlflow_key(k), _param(v)) for k, v in candidate.params.items()],
             )
             for path in candidate.artifacts.values():
                 self.client.log_artifact(run_id, str(path))
             info = self._log_model(run_id, candidate)
+            # Metrics after the model, each carrying its id: MLflow 3 links a run's metrics
+            # to a model logged after them by fetching every metric's history (one request
+            # per metric, ~50 per org, a third of the registration's time at 1,000 orgs).
+            now = int(time.time() * 1000)
+            self.client.log_batch(
+                run_id,
+                metrics=[
+                    Metric(mlflow_key(k), float(v), now, 0, model_id=info.model_id)
+                    for k, v in candidate.metrics.items()
+                ],
+            )
         except BaseException:
             with contextlib.suppress(Exception), _quiet():
                 self.client.set_terminated(run_id, "FAILED")

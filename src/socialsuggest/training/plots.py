@@ -52,6 +52,29 @@ def plot_tag_auc(model: TagModel, path: Path, *, max_tags: int = 40) -> Path:
     return path
 
 
+# A curve has one point per distinct score over test messages x tags (~10^5 at a large
+# org); drawing them all cost a second per candidate at publish and shows nothing more.
+_MAX_CURVE_POINTS = 1000
+
+
+def _evenly_spaced(n: int, at_most: int) -> np.ndarray:
+    """Indices of at most ``at_most`` points spread over ``n``, always keeping both ends."""
+    if n <= at_most:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, at_most).round().astype(int))
+
+
+def pr_curve_points(
+    truth: np.ndarray, scores: np.ndarray, *, at_most: int = _MAX_CURVE_POINTS
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Recall, precision (thinned to ``at_most`` points) and average precision (exact)."""
+    precision, recall, _ = precision_recall_curve(truth, scores)
+    # the step-wise sum sklearn's average_precision_score uses, over every point
+    ap = float(-np.sum(np.diff(recall) * precision[:-1]))
+    keep = _evenly_spaced(len(recall), at_most)
+    return recall[keep], precision[keep], ap
+
+
 def plot_pr_curve(model: TagModel, test: pd.DataFrame, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 4))
     if model.tags and len(test):
@@ -59,8 +82,9 @@ def plot_pr_curve(model: TagModel, test: pd.DataFrame, path: Path) -> Path:
         gold = [set(t) for t in test["tags"]]
         truth = np.array([[tag in g for tag in model.tags] for g in gold], dtype=bool)
         if truth.any():
-            precision, recall, _ = precision_recall_curve(truth.ravel(), proba.ravel())
-            ax.plot(recall, precision, color="tab:blue")
+            recall, precision, ap = pr_curve_points(truth.ravel(), proba.ravel())
+            ax.plot(recall, precision, color="tab:blue", label=f"AP = {ap:.3f}")
+            ax.legend(loc="lower left")
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
