@@ -46,6 +46,22 @@ def test_write_list_read_replace_delete_on_s3(s3_lake: Lake) -> None:
     assert s3_lake.files("raw") == []
 
 
+def test_listing_by_day_and_org_on_s3(s3_lake: Lake) -> None:
+    """One org's listing reads its own day folders (S3 common prefixes at '/')."""
+    table = pa.table({"id": [1], "author_id": ["a"]})
+    for day in (1, 2, 3):
+        for org in ("acme", "globex"):
+            s3_lake.write("processed", "tags", date(2026, 1, day), org, table)
+    folders = list(s3_lake.storage.iter_folders("processed/tags/"))
+    assert folders == [f"dt=2026-01-0{d}" for d in (1, 2, 3)]
+    assert list(s3_lake.storage.iter_folders("processed/tags/dt=2026-01-02")) == [
+        "org=acme", "org=globex"
+    ]  # fmt: skip
+    picked = s3_lake.files("processed", "tags", dt_from=date(2026, 1, 2), orgs=["acme"])
+    assert sorted((p.dt.day, p.org) for p in picked) == [(2, "acme"), (3, "acme")]
+    assert len(s3_lake.files("processed", "tags")) == 6
+
+
 def test_conditional_put_refuses_to_overwrite(s3_lake: Lake) -> None:
     s3_lake.storage.put("x/once.bin", b"first", create_only=True)
     with pytest.raises(ObjectExistsError):

@@ -40,6 +40,11 @@ _PART = re.compile(
 )
 
 
+#: Up to this many orgs a listing reads each org's own folders (one listing per day and
+#: org); for more, each day's folder once, filtered.
+_PER_ORG_LISTING = 64
+
+
 @dataclass(frozen=True)
 class PartitionFile:
     """A data file in the lake, located by its partition."""
@@ -306,23 +311,58 @@ class Lake:
         """Data files of a zone, optionally restricted to a day range and orgs."""
         wanted = set(orgs) if orgs is not None else None
         if dataset is None:
-            prefix = self.partition_prefix(zone, "")[:-1]
-        elif dt_from is not None and dt_from == dt_to:  # one day: list only that folder
-            only_org = next(iter(wanted)) if wanted is not None and len(wanted) == 1 else None
-            prefix = self.partition_prefix(zone, dataset, dt_from, only_org)
+            prefixes = [self.partition_prefix(zone, "")[:-1]]
         else:
-            prefix = self.partition_prefix(zone, dataset)
+            prefixes = self._listing(zone, dataset, dt_from, dt_to, wanted)
         found = []
-        for info in self.storage.iter_objects(prefix):
-            part = PartitionFile.parse(info)
-            if part is None:
-                continue
-            if (dt_from and part.dt < dt_from) or (dt_to and part.dt > dt_to):
-                continue
-            if wanted is not None and part.org not in wanted:
-                continue
-            found.append(part)
+        for prefix in prefixes:
+            for info in self.storage.iter_objects(prefix):
+                part = PartitionFile.parse(info)
+                if part is None:
+                    continue
+                if (dt_from and part.dt < dt_from) or (dt_to and part.dt > dt_to):
+                    continue
+                if wanted is not None and part.org not in wanted:
+                    continue
+                found.append(part)
         return found
+
+    def _listing(
+        self,
+        zone: str,
+        dataset: str,
+        dt_from: date | None,
+        dt_to: date | None,
+        wanted: set[str] | None,
+    ) -> list[str]:
+        """The prefixes to list for a query: only its days' folders, and for a few orgs
+        only their own folders in them.
+
+        The lake is partitioned by day, then org, so one org's files sit in every day's
+        folder among every other org's: listing the dataset for each org's training
+        walked the whole zone once per org (1,000 orgs x 29 days: every org's load
+        listed 29,000 folders; training 100k messages was still running, nearly all in
+        system time, after 18 minutes).
+        """
+        root = self.partition_prefix(zone, dataset)
+        if dt_from is None and dt_to is None and wanted is None:
+            return [root]
+        days = []
+        for name in self.storage.iter_folders(root):
+            if not name.startswith("dt="):
+                continue  # not a partition folder: its files would not parse either
+            try:
+                day = date.fromisoformat(name.removeprefix("dt="))
+            except ValueError:
+                continue
+            if (dt_from and day < dt_from) or (dt_to and day > dt_to):
+                continue
+            days.append(day)
+        if wanted is not None and len(wanted) <= _PER_ORG_LISTING:
+            return [
+                self.partition_prefix(zone, dataset, d, o) for d in days for o in sorted(wanted)
+            ]
+        return [self.partition_prefix(zone, dataset, d) for d in days]
 
     def read(self, keys: Iterable[str], columns: list[str] | None = None) -> pa.Table:
         tables = [self.read_file(key, columns) for key in keys]

@@ -35,6 +35,7 @@ class Storage(Protocol):
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
     def iter_objects(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def iter_folders(self, prefix: str) -> Iterator[str]: ...
     def uri(self, key: str) -> str: ...
 
 
@@ -99,6 +100,15 @@ class LocalStorage:
                 full = Path(dirpath) / name
                 key = full.relative_to(self._root).as_posix()
                 yield ObjectInfo(key, full.stat().st_size)
+
+    def iter_folders(self, prefix: str) -> Iterator[str]:
+        """The folder names directly under ``prefix`` (one level, sorted)."""
+        base = self._path(prefix) if prefix else self._root
+        if not base.is_dir():
+            return
+        for entry in sorted(os.scandir(base), key=lambda e: e.name):
+            if entry.is_dir() and not entry.name.startswith("."):
+                yield entry.name
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
@@ -175,6 +185,17 @@ class S3Storage:
                 key = item["Key"][strip:]
                 if _visible(key):
                     yield ObjectInfo(key, int(item["Size"]))
+
+    def iter_folders(self, prefix: str) -> Iterator[str]:
+        """The "folder" names directly under ``prefix``: S3's common prefixes at ``/``."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        full_prefix = self._key(prefix.rstrip("/") + "/") if prefix else self._key("")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=full_prefix, Delimiter="/")
+        for page in pages:
+            for common in page.get("CommonPrefixes", []):
+                name = common["Prefix"][len(full_prefix) :].rstrip("/")
+                if name and _visible(name):
+                    yield name
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
