@@ -6,8 +6,10 @@ import pickle
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 
@@ -132,6 +134,55 @@ def test_tags_validation_cannot_judge_are_gated_out_of_fold(
     assert unseen and all(s.evidence == "validation" and not s.enabled for s in unseen)
     assert any(model.tag_report[s.tag].enabled for s in unseen)
     assert model.summary()["n_enabled"] > plain.summary()["n_enabled"]
+
+
+def test_a_thin_tag_is_never_fitted_on_train_alone(
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tags validation judges are fitted on train; a thin tag only once per fold (a fit
+    on train would be read by no verdict); every enabled tag is then refitted on train +
+    validation, and a switched-off thin one keeps the mean of its fold models. A spy
+    records the real fits."""
+    import socialsuggest.models.tags.model as tag_model
+
+    train, valid, _ = cooking
+    real_fit = tag_model.fit_tags
+    fits: list[tuple[int, npt.NDArray[np.float64]]] = []  # (rows, intercepts) of each fit
+
+    def spy(x: Any, y: Any, config: TagModelConfig) -> Any:
+        coef, intercept = real_fit(x, y, config)
+        fits.append((x.shape[0], intercept.copy()))
+        return coef, intercept
+
+    monkeypatch.setattr(tag_model, "fit_tags", spy)
+    fitted = TagModel.fit(train, valid, CONFIG)
+    report = [fitted.tag_report[t] for t in fitted.tags]
+    judged = [j for j, s in enumerate(report) if s.evidence == "validation"]
+    thin = [j for j, s in enumerate(report) if s.evidence == "out_of_fold"]
+    enabled = [j for j, s in enumerate(report) if s.enabled]
+    both = pd.concat([train, valid], ignore_index=True)
+    assert thin and any(report[j].enabled for j in thin) and len(enabled) > 0
+    assert (fits[0][0], fits[0][1].size) == (len(train), len(judged))  # first fit
+    assert (fits[-1][0], fits[-1][1].size) == (len(both), len(enabled))  # refit
+    folds = fits[1:-1]
+    assert len(folds) == CONFIG.gate_cv_folds
+    # each fold fits the thin tags with uses both in and out of its other blocks
+    y = np.array([[fitted.tags[j] in row for j in thin] for row in both["tags"]])
+    total, n_fits = np.zeros(len(thin)), np.zeros(len(thin))
+    blocks = np.array_split(np.arange(len(both)), CONFIG.gate_cv_folds)
+    for held, (rows, intercept) in zip(blocks, folds, strict=True):
+        rest = np.ones(len(both), dtype=bool)
+        rest[held] = False
+        n_pos = y[rest].sum(axis=0)
+        fit = np.flatnonzero((n_pos > 0) & (n_pos < rest.sum()))
+        assert rows == rest.sum() and intercept.size == fit.size
+        total[fit] += intercept
+        n_fits[fit] += 1
+    assert n_fits.min() > 0
+    off = [c for c, j in enumerate(thin) if not report[j].enabled]
+    assert off
+    np.testing.assert_allclose(fitted.intercept[np.array(thin)[off]], (total / n_fits)[off])
+    np.testing.assert_allclose(fitted.intercept[enabled], fits[-1][1])
 
 
 def test_the_out_of_fold_gate_switches_off_a_tag_with_no_signal(

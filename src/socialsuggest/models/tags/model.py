@@ -286,52 +286,94 @@ class TagModel:
         modelled: list[str],
         counts: Counter[str],
     ) -> None:
+        """Fit, calibrate and gate every modelled tag, each on one held-out evidence.
+
+        A tag validation holds enough uses of is fitted on train and judged on
+        validation; a thin one is judged out of fold (``_out_of_fold``) and never fitted
+        on train alone: no verdict would read that fit (a third of the training time of
+        the out-of-fold gate). Every enabled tag is then refitted on train + validation;
+        a switched-off thin tag keeps the mean of its fold models, which only
+        ``predict_proba`` (AUC reports) reads. Serving the fold mean instead of refitting
+        the enabled thin tags saved as much again but cost 0.002-0.004 NDCG@3 on the
+        StackExchange sets (2026-12-02).
+        """
         assert self.features is not None
         x_train, x_valid = self.features.transform(train), self.features.transform(valid)
         y_train, y_valid = _indicator(train_tags, modelled), _indicator(valid_tags, modelled)
         self.tags = tuple(modelled)
-        coef, self.intercept = fit_tags(x_train, y_train, self.config)
+        n_tags = len(modelled)
+        refit = self.config.refit_on_valid and len(valid) > 0
+        thin_mask = np.zeros(n_tags, dtype=bool)
+        if self.config.gate_cv_folds >= 2:
+            thin_mask = y_valid.sum(axis=0) < self.config.gate_cv_below
+        thin, thick = np.flatnonzero(thin_mask), np.flatnonzero(~thin_mask)
+        # without the refit a thin tag is served as fitted on train, like the others
+        first = thick if refit else np.arange(n_tags)
+        coef = np.zeros((x_train.shape[1], n_tags), dtype=np.float32)
+        self.intercept = np.zeros(n_tags)
+        coef[:, first], self.intercept[first] = fit_tags(x_train, y_train[:, first], self.config)
+        x_all = sp.vstack([x_train, x_valid], format="csr") if refit or thin.size else None
+        oof: FloatArray = np.zeros((0, 0))
+        if thin.size:
+            assert x_all is not None
+            oof, fold_coef, fold_intercept = self._out_of_fold(
+                x_all, np.vstack([y_train, y_valid])[:, thin]
+            )
+            if refit:
+                coef[:, thin], self.intercept[thin] = fold_coef, fold_intercept
         self.coef = _pruned(coef, self.config.prune_below)  # gates judge the model served
-        self.calibration = fit_calibration(self._scores(x_valid), y_valid)
-        p_valid = self._proba_from_features(x_valid)
-        x_all = sp.vstack([x_train, x_valid], format="csr")
-        thin = (
-            [j for j in range(len(modelled)) if y_valid[:, j].sum() < self.config.gate_cv_below]
-            if self.config.gate_cv_folds >= 2
-            else []
+        s_valid = self._scores(x_valid)[:, thick]
+        # one sigmoid for all tags, fitted on every held-out score the gates read
+        y_oof = np.vstack([y_train, y_valid])[:, thin]
+        finite = np.isfinite(oof)
+        self.calibration = fit_calibration(
+            np.concatenate([s_valid.ravel(), oof[finite]]),
+            np.concatenate([y_valid[:, thick].ravel(), y_oof[finite]]),
         )
-        for j, tag in enumerate(modelled):  # each tag is judged once, on one evidence
-            if j not in thin:
-                stats = _gate(tag, counts[tag], y_valid[:, j], p_valid[:, j], self.config)
-                self.tag_report[tag] = stats
-        if thin:
-            self._gate_out_of_fold(x_all, np.vstack([y_train, y_valid])[:, thin], thin, counts)
+        p_valid = self._calibrated(s_valid)
+        for c, j in enumerate(thick):
+            tag = modelled[j]
+            self.tag_report[tag] = _gate(
+                tag, counts[tag], y_valid[:, j], p_valid[:, c], self.config
+            )
+        if thin.size:
+            # where a fold's models could not learn a tag (every use held out), its
+            # held-out rows rank below any score: the tag showed no skill there
+            floor = oof[finite].min() - 1 if finite.any() else 0.0
+            p_oof = self._calibrated(np.where(finite, oof, floor))
+            for c, j in enumerate(thin):
+                tag = modelled[j]
+                self.tag_report[tag] = _gate(
+                    tag, counts[tag], y_oof[:, c], p_oof[:, c], self.config, "out_of_fold"
+                )
         self.thresholds = np.array(
             [
                 self.tag_report[t].threshold if self.tag_report[t].enabled else np.inf
                 for t in modelled
             ]
         )
-        if self.config.refit_on_valid and len(valid):
+        if refit:
+            assert x_all is not None
             self._refit_enabled(x_all, y_train, y_valid)
 
-    def _gate_out_of_fold(
-        self,
-        x_all: sp.csr_matrix,
-        y_all: npt.NDArray[np.bool_],
-        thin: list[int],
-        counts: Counter[str],
-    ) -> None:
-        """Judge the tags that validation is too thin for on out-of-fold scores instead.
+    def _out_of_fold(
+        self, x_all: sp.csr_matrix, y_all: npt.NDArray[np.bool_]
+    ) -> tuple[FloatArray, npt.NDArray[np.float32], FloatArray]:
+        """Out-of-fold scores of the tags validation is too thin for, and the mean of
+        their fold models.
 
         A tag used once or twice in the validation window gets an interval too wide to
         clear the bar: it was switched off for want of evidence, not for want of skill
         (most tags of the tweet sets and a third of cooking's were). Here every use of
         it is held-out evidence: train + validation in ``gate_cv_folds`` contiguous
-        blocks, each scored by models fitted on the others, then the same AUC lower
-        bound and F-beta threshold as on validation.
+        blocks, each scored by models fitted on the others. A fold whose other blocks
+        hold none (or only) of a tag's uses leaves its rows at -inf and stays out of the
+        mean.
         """
-        scores = np.full(y_all.shape, -np.inf)
+        scores: FloatArray = np.full(y_all.shape, -np.inf)
+        coef_sum = np.zeros((x_all.shape[1], y_all.shape[1]), dtype=np.float32)
+        intercept_sum = np.zeros(y_all.shape[1])
+        n_fits = np.zeros(y_all.shape[1])
         for held in np.array_split(np.arange(len(y_all)), self.config.gate_cv_folds):
             rest = np.ones(len(y_all), dtype=bool)
             rest[held] = False
@@ -342,16 +384,12 @@ class TagModel:
             coef, intercept = fit_tags(x_all[rest], y_all[rest][:, fit], self.config)
             pruned = _pruned(coef, self.config.prune_below)
             scores[np.ix_(held, fit)] = _linear_scores(x_all[held], pruned, intercept)
-        # where a fold's models could not learn a tag (every use held out), its held-out
-        # rows rank below any score: the tag showed no skill there
-        finite = np.isfinite(scores)
-        floor = scores[finite].min() - 1 if finite.any() else 0.0
-        proba = self._calibrated(np.where(finite, scores, floor))
-        for c, j in enumerate(thin):
-            tag = self.tags[j]
-            self.tag_report[tag] = _gate(
-                tag, counts[tag], y_all[:, c], proba[:, c], self.config, "out_of_fold"
-            )
+            coef_sum[:, fit] += coef
+            intercept_sum[fit] += intercept
+            n_fits[fit] += 1
+        n = np.maximum(n_fits, 1)
+        mean_coef = (coef_sum / n.astype(np.float32)).astype(np.float32)
+        return scores, mean_coef, np.asarray(intercept_sum / n, dtype=float)
 
     def _refit_enabled(
         self, x_all: sp.csr_matrix, y_train: npt.NDArray[np.bool_], y_valid: npt.NDArray[np.bool_]
