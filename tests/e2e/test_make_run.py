@@ -24,7 +24,10 @@ import pytest
 
 from socialsuggest.registry.server import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.services]
+# `stack up` takes 4-8 minutes here, longer on a busy machine: the suite's 600 s timeout
+# would interrupt it mid-start (every test an error, the half-started stack left running);
+# the subprocess's own 1,500 s limit below is the one meant to bind
+pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.timeout(1800)]
 CLI = str(Path(sys.executable).with_name("socialsuggest"))
 
 
@@ -44,13 +47,13 @@ def stack() -> Iterator[tuple[dict[str, str], subprocess.CompletedProcess[str]]]
             "SOCIALSUGGEST_AIRFLOW_PORT": str(free_port()),
         }
     )
-    up = subprocess.run(
-        [CLI, "stack", "up", "--orgs", "2", "--messages", "1500", "--days", "20", "--detach",
-         "--timeout", "900"],
-        env=env, capture_output=True, text=True, timeout=1500,
-    )  # fmt: skip
-    print(up.stderr[-6000:])
-    try:
+    try:  # whatever interrupts the start, what it started is stopped
+        up = subprocess.run(
+            [CLI, "stack", "up", "--orgs", "2", "--messages", "1500", "--days", "20",
+             "--detach", "--timeout", "900"],
+            env=env, capture_output=True, text=True, timeout=1500,
+        )  # fmt: skip
+        print(up.stderr[-6000:])
         yield env, up
     finally:
         subprocess.run([CLI, "stack", "down"], env=env, timeout=180, check=False)
