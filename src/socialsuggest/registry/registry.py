@@ -235,7 +235,8 @@ class Registry:
             info = self._log_model(run_id, candidate)
             # Metrics after the model, each carrying its id: MLflow 3 links a run's metrics
             # to a model logged after them by fetching every metric's history (one request
-            # per metric, ~50 per org, a third of the registration's time at 1,000 orgs).
+            # per metric, ~46 per org: 1.1 s of the 2.1 s a model took to log, profiled on
+            # a 30-org publish).
             now = int(time.time() * 1000)
             self.client.log_batch(
                 run_id,

@@ -313,18 +313,16 @@ class TagModel:
         self.intercept = np.zeros(n_tags)
         coef[:, first], self.intercept[first] = fit_tags(x_train, y_train[:, first], self.config)
         x_all = sp.vstack([x_train, x_valid], format="csr") if refit or thin.size else None
+        y_oof = np.vstack([y_train, y_valid])[:, thin]
         oof: FloatArray = np.zeros((0, 0))
         if thin.size:
             assert x_all is not None
-            oof, fold_coef, fold_intercept = self._out_of_fold(
-                x_all, np.vstack([y_train, y_valid])[:, thin]
-            )
+            oof, fold_coef, fold_intercept = self._out_of_fold(x_all, y_oof)
             if refit:
                 coef[:, thin], self.intercept[thin] = fold_coef, fold_intercept
         self.coef = _pruned(coef, self.config.prune_below)  # gates judge the model served
         s_valid = self._scores(x_valid)[:, thick]
         # one sigmoid for all tags, fitted on every held-out score the gates read
-        y_oof = np.vstack([y_train, y_valid])[:, thin]
         finite = np.isfinite(oof)
         self.calibration = fit_calibration(
             np.concatenate([s_valid.ravel(), oof[finite]]),
