@@ -76,6 +76,8 @@ class Cycle:
     partitions: int = 0
     orgs_trained: int = 0
     orgs_fresh: int = 0
+    #: no production, latest candidate rejected on barely changed data: not refitted
+    orgs_waiting: int = 0
     #: production edited (archived tags switched off), not refitted
     orgs_edited: int = 0
     examples: int = 0
@@ -161,6 +163,7 @@ def run_cycle_step(
     cycle.orgs_trained = sum(o.trained and o.refit for o in outcomes)
     cycle.orgs_edited = sum(o.trained and not o.refit for o in outcomes)
     cycle.orgs_fresh = sum(bool(o.fresh) for o in outcomes)
+    cycle.orgs_waiting = sum(bool(o.waiting) for o in outcomes)
     cycle.worker_seconds = sum(o.train_seconds for o in outcomes)
     cycle.versions = sum(o.version is not None and not o.reused for o in outcomes)
     cycle.promoted = sum(o.promoted for o in outcomes)
@@ -267,6 +270,7 @@ def cycle_dict(cycle: Cycle) -> dict[str, Any]:
         "partitions": cycle.partitions,
         "orgs_trained": cycle.orgs_trained,
         "orgs_fresh": cycle.orgs_fresh,
+        "orgs_waiting": cycle.orgs_waiting,
         "orgs_edited": cycle.orgs_edited,
         "examples": cycle.examples,
         "versions": cycle.versions,
@@ -338,7 +342,7 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
                 f"| {p.messages:,} | {p.orgs:,} | {name} | {c.ingest_s:.0f} | {c.preprocess_s:.0f} "
                 f"| {c.train_s:.0f} | {c.publish_s:.0f} | **{c.total_s:.0f}** | {c.partitions:,} "
                 f"| {c.examples:,} | {throughput} | {c.orgs_trained} | {c.orgs_edited} "
-                f"| {c.orgs_fresh} | {c.versions} |"
+                f"| {c.orgs_fresh} | {c.orgs_waiting} | {c.versions} |"
             )
     lines = [
         "# The daily cycle at scale",
@@ -352,15 +356,17 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
         "  ingested and the cycle run again as the next morning's schedule runs it (retrain",
         "  policy `changed`: orgs whose model is stale are refitted, orgs whose only change",
         "  is a newly archived tag get production with that tag switched off, no refit, and",
-        "  the rest keep serving);",
+        "  the rest keep serving; since 2026-12-02, an org without production whose latest",
+        "  candidate the gates rejected *waits* until the same staleness rules hold for that",
+        "  candidate, instead of being refitted on the same data every morning);",
         "  *increment, all* = the same increment with every org retrained (`retrain=all`).",
         "",
         "## Seconds per step",
         "",
         "| messages | orgs | run | ingest | preprocess | train | publish | total | partitions "
         "| examples | examples/s per worker | refit | archived tags off | kept (fresh) "
-        "| versions |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| waiting (rejected) | versions |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         "*publish* = gates, registration, the integration gate's serving process and",

@@ -167,7 +167,11 @@ def tags_daily_retrain() -> None:
     @task
     def report(batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
         outcomes = [o for batch in batches for o in batch]
-        failed = [o["org"] for o in outcomes if not o["trained"] and not o.get("fresh")]
+        failed = [
+            o["org"]
+            for o in outcomes
+            if not o["trained"] and not o.get("fresh") and not o.get("waiting")
+        ]
         summary = {
             "orgs": len(outcomes),
             "promoted": sorted(o["org"] for o in outcomes if o["promoted"]),
@@ -176,6 +180,8 @@ def tags_daily_retrain() -> None:
             "reused": sorted(o["org"] for o in outcomes if o.get("reused")),
             # production still fresh (retrain policy): not retrained
             "fresh": sorted(o["org"] for o in outcomes if o.get("fresh")),
+            # no production; latest candidate rejected, too little new data to retry
+            "waiting": sorted(o["org"] for o in outcomes if o.get("waiting")),
             # only tags archived since production's window: switched off, no refit
             "archived_tags_off": sorted(
                 o["org"] for o in outcomes if o["trained"] and not o.get("refit", True)

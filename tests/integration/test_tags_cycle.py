@@ -610,6 +610,44 @@ def test_an_archived_tag_is_switched_off_in_production_without_a_refit(
     assert all(s.tag != tag for row in suggested for s in row)
 
 
+def test_an_org_whose_candidate_was_rejected_waits_instead_of_refitting_the_same_data(
+    cycle: CycleSummary, settings: Settings, registry: Registry
+) -> None:
+    """An org with no production model (its alias removed here, as for an org no
+    candidate ever passed) and a latest candidate the model gates rejected: the next
+    scheduled run does not refit it on the same data (the verdict could not change), and
+    says why; other code, config or enough new data trains it again."""
+    org = cycle.tags.orgs[1].org  # type: ignore[union-attr]
+    name = f"tags.{org}"
+    production = registry.version_by_alias(name, PRODUCTION)
+    assert production is not None
+    registry.client.delete_registered_model_alias(name, PRODUCTION)
+    changed, strict = RetrainPolicy(mode="changed"), GateConfig(min_enabled_tags=10_000)
+    config = TagModelConfig(max_features=99_998)  # stale for every earlier version
+    try:
+        [first] = train_and_publish(
+            settings, registry, [org], config=config, gate_config=strict, retrain=changed
+        )
+        assert first.trained and not first.gate_passed and not first.promoted, first
+        assert first.version is not None
+        count = len(registry.versions(name))
+        [again] = train_and_publish(
+            settings, registry, [org], config=config, gate_config=strict, retrain=changed
+        )
+        assert not again.trained and again.version is None and not again.fresh, again
+        assert again.waiting and f"v{first.version} was rejected" in again.waiting
+        assert len(registry.versions(name)) == count
+        assert registry.version_by_alias(name, PRODUCTION) is None
+        plan = plan_retrain(
+            Lake.from_settings(settings), registry, [org], family="tags", policy=changed,
+            config=TagModelConfig(max_features=99_997), as_of=datetime.now(UTC),
+        )  # fmt: skip
+        assert plan.train == [org] and not plan.waiting
+        assert plan.reasons[org] == "no production model; model configuration changed"
+    finally:
+        registry.promote(name, production.version, actor="test", reason="restore")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

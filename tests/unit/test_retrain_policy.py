@@ -10,7 +10,13 @@ import pytest
 from socialsuggest.models.tags import TagModelConfig
 from socialsuggest.registry import VersionInfo
 from socialsuggest.registry.registry import ERASED_TAG
-from socialsuggest.training.policy import CONFIG_TAG, RetrainPolicy, config_sha, why_retrain
+from socialsuggest.training.policy import (
+    CONFIG_TAG,
+    RetrainPolicy,
+    config_sha,
+    rejected_by_gates,
+    why_retrain,
+)
 
 CONFIG = TagModelConfig()
 CODE = "abc123"
@@ -18,10 +24,14 @@ NOW = datetime(2026, 11, 2, 6, tzinfo=UTC)
 
 
 def _production(**tags: str) -> VersionInfo:
+    return _version(3, ("production",), **tags)
+
+
+def _version(number: int, aliases: tuple[str, ...] = (), **tags: str) -> VersionInfo:
     return VersionInfo(
         name="tags.acme",
-        version=3,
-        aliases=("production",),
+        version=number,
+        aliases=aliases,
         tags={
             "code_version": CODE,
             CONFIG_TAG: config_sha(CONFIG),
@@ -59,6 +69,7 @@ def _decide(
     policy: RetrainPolicy | None = None,
     config: TagModelConfig = CONFIG,
     erased: bool = False,
+    rejected: VersionInfo | None = None,
 ) -> tuple[str, str]:
     return why_retrain(
         production,
@@ -69,6 +80,7 @@ def _decide(
         code=CODE,
         as_of=NOW,
         erased=erased,
+        rejected=rejected,
     )
 
 
@@ -132,3 +144,51 @@ def test_a_model_without_a_data_window_or_config_tag_is_retrained() -> None:
 def test_bad_policy_values_are_refused_by_name(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RetrainPolicy(**{field: value})  # type: ignore[arg-type]
+
+
+def _rejected(**tags: str) -> VersionInfo:
+    return _version(4, **{"gate.passed": "false", **tags})
+
+
+def test_a_rejected_candidate_on_barely_changed_data_waits() -> None:
+    """No production and the gates rejected the latest candidate: the same data would be
+    rejected again, so the org waits (archived tags too: there is no model to edit)."""
+    action, reason = _decide(None, rejected=_rejected())
+    assert action == "wait"
+    assert reason.startswith("no production model: v4 was rejected")
+    assert "2.9% new examples" in reason
+    archived = _lifecycle("2026-09-01", "2026-11-01T10:00:00+00:00")
+    assert _decide(None, rejected=_rejected(), lifecycle=archived)[0] == "wait"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"rejected": _rejected(code_version="other")}, "code changed"),
+        ({"config": TagModelConfig(C=3.0)}, "model configuration changed"),
+        ({"erased": True}, "rejected v4 was trained on erased data"),
+        ({"lifecycle": _lifecycle(created="2026-11-01T09:00:00+00:00")}, "1 tags created"),
+        ({"rows": _rows(1000, 60)}, "5.7% new examples"),
+        (
+            {"policy": RetrainPolicy(mode="changed", max_age_days=0.5)},
+            "rejected v4 is 1.0 days old",
+        ),
+        ({"rejected": _rejected(**{"data_window.end": ""})}, "rejected v4 has no data window"),
+    ],
+)
+def test_a_rejected_candidate_is_retried_once_it_is_stale(kwargs: dict, expected: str) -> None:
+    rejected = kwargs.pop("rejected", _rejected())
+    action, reason = _decide(None, rejected=rejected, **kwargs)
+    assert action == "train", reason
+    assert reason.startswith(f"no production model; {expected}")
+
+
+def test_only_a_latest_version_the_model_gates_rejected_makes_an_org_wait() -> None:
+    accepted = _version(2, **{"gate.passed": "true"})
+    integration_failed = _version(5, **{"gate.passed": "false", "integration.passed": "false"})
+    assert rejected_by_gates([]) is None
+    assert rejected_by_gates([_rejected(), accepted]) == _rejected()  # v4 is the latest
+    assert rejected_by_gates([accepted]) is None
+    assert rejected_by_gates([_rejected(), _version(6, **{"gate.passed": "true"})]) is None
+    # the serving check failing may be the day's fault, not the data's: retried
+    assert rejected_by_gates([_rejected(), integration_failed]) is None

@@ -442,6 +442,8 @@ def _print_outcomes(family: _Family, orgs: list[OrgOutcome], how: str) -> None:
     for o in orgs:
         if o.fresh:  # kept: production is still fresh (the tag family's retrain policy)
             table.add_row(o.org, *blank, str(o.production_after), f"kept: {o.fresh}")
+        elif o.waiting:  # no production; its rejected candidate's data barely changed
+            table.add_row(o.org, *blank, "-", f"waiting: {o.waiting}")
         elif not o.trained:
             table.add_row(o.org, *blank, "-", family.untrained(o))
         else:
@@ -644,7 +646,7 @@ def train(
         if server is not None:
             server.stop()
     _print_outcomes(_TAGS, report.orgs, f"{report.engine} fan-out, {report.seconds}s")
-    if not any(o.trained or o.fresh for o in report.orgs):
+    if not any(o.trained or o.fresh or o.waiting for o in report.orgs):
         raise _fail("no org could be trained", code=1)
 
 

@@ -70,6 +70,9 @@ class OrgOutcome:
     refit: bool = True
     #: Not retrained: production is still fresh (why, from the retrain policy).
     fresh: str | None = None
+    #: Not retrained: no production, and the gates rejected its latest candidate on data
+    #: that has not changed enough for another verdict (why, from the retrain policy).
+    waiting: str | None = None
 
 
 def same_run(registry: Registry, name: str, fingerprint: str) -> VersionInfo | None:

@@ -265,7 +265,8 @@ def train_and_publish(
     ``retrain`` decides which of them are refitted (default: all). An org whose only
     change is a newly archived tag gets production's model with the tag switched off,
     published like a retrained one (``refit`` False); the others keep their production
-    model and come back as outcomes with ``fresh`` set.
+    model and come back as outcomes with ``fresh`` set, or ``waiting`` when they have none
+    and the gates rejected their latest candidate on data that has barely changed.
     """
     say = say or (lambda message: log.info("%s", message))
     lake = Lake.from_settings(settings)
@@ -279,17 +280,22 @@ def train_and_publish(
         lake, registry, orgs, family=FAMILY, policy=retrain or RetrainPolicy(),
         config=config, as_of=as_of, erased=erased,
     )  # fmt: skip
-    if plan.fresh or plan.archive:
+    if plan.fresh or plan.archive or plan.waiting:
         say(
             f"retrain policy: of {len(orgs)} orgs, {len(plan.fresh)} fresh (kept), "
-            f"{len(plan.archive)} only switch archived tags off, {len(plan.train)} retrained"
+            f"{len(plan.archive)} only switch archived tags off, {len(plan.waiting)} wait "
+            f"(rejected, data unchanged), {len(plan.train)} retrained"
         )
     fresh = [
-        OrgOutcome(org=org, trained=False, fresh=reason,
-                   production_before=plan.production[org].version,
-                   production_after=plan.production[org].version)
+        OrgOutcome(
+            org=org,
+            trained=False,
+            fresh=reason,
+            production_before=plan.production[org].version,
+            production_after=plan.production[org].version,
+        )
         for org, reason in plan.fresh.items()
-    ]  # fmt: skip
+    ] + [OrgOutcome(org=org, trained=False, waiting=reason) for org, reason in plan.waiting.items()]
     edited = [
         _archive_in_production(lake, registry, plan.production[org], as_of) for org in plan.archive
     ]

@@ -19,6 +19,12 @@ and published as a new version ("stops suggesting archived ones") at the cost of
 registration, not a training. On the synthetic lakes a third of the orgs archive a tag
 on a given day, and those were most of the increment's cost.
 
+An org with no production model whose latest candidate the model gates rejected is not
+refitted on the same data either: the same rules are read against that candidate, and
+until one holds (new tags, enough new examples, its age, other code) the org *waits*.
+At 1,000 orgs of ~100 messages, the gates rejected most and retrying them every morning
+made the increment 0.54 of a full cycle.
+
 The decision reads only the registry's version tags and the processed zone's file
 listing (row counts from Parquet footers), so skipping an org costs no training read.
 ``mode="all"`` retrains every org: a manual run, or the trigger form's choice.
@@ -43,8 +49,9 @@ from socialsuggest.registry.registry import VersionInfo
 
 RetrainMode = Literal["changed", "all"]
 #: train: refit on the org's data; archive: switch the newly archived tags off in the
-#: production model (no refit); keep: production stays as it is.
-Action = Literal["train", "archive", "keep"]
+#: production model (no refit); keep: production stays as it is; wait: no production, and
+#: the latest candidate was rejected on data that has not changed enough to retry.
+Action = Literal["train", "archive", "keep", "wait"]
 CONFIG_TAG = "model.config_sha"  # which TagModelConfig trained the version
 
 
@@ -88,6 +95,8 @@ class RetrainPlan:
     reasons: dict[str, str] = field(default_factory=dict)
     #: org -> why its production model only needs newly archived tags switched off
     archive: dict[str, str] = field(default_factory=dict)
+    #: org without production -> why its rejected candidate is not retried yet
+    waiting: dict[str, str] = field(default_factory=dict)
     #: fresh or archive-only org -> its production version
     production: dict[str, VersionInfo] = field(default_factory=dict)
 
@@ -108,40 +117,96 @@ def why_retrain(
     code: str,
     as_of: datetime,
     erased: bool = False,
+    rejected: VersionInfo | None = None,
 ) -> tuple[Action, str]:
-    """What to do with one org and why; ``rows``/``lifecycle`` are the org's own."""
+    """What to do with one org and why; ``rows``/``lifecycle`` are the org's own.
+
+    ``rejected``: for an org without production, its latest version when the model gates
+    rejected it. Their verdict depends only on the data, code and configuration, so
+    refitting the same data every morning would be rejected again (measured: at 1,000
+    small orgs, 796 of the increment's refits were such orgs): the org waits, like a
+    fresh model, until one of the staleness rules holds for that candidate.
+    """
     if policy.mode == "all":
         return "train", "retrain mode 'all'"
     if production is None:
-        return "train", "no production model"
-    if erased or production.trained_on_erased_data:
-        return "train", "production was trained on erased data"
-    if production.tags.get("code_version") != code:
-        return "train", "code changed"
-    if production.tags.get(CONFIG_TAG) != config_sha(config):
-        return "train", "model configuration changed"
-    created = pd.Timestamp(production.created)
-    created = created.tz_localize("UTC") if created.tzinfo is None else created
-    age_days = (pd.Timestamp(as_of) - created).total_seconds() / 86_400
-    if age_days >= policy.max_age_days:
-        return "train", f"production is {age_days:.1f} days old"
-    end_text = production.tags.get("data_window.end", "")
-    if not end_text:
-        return "train", "production has no data window"
-    window_end = pd.Timestamp(end_text)
-    window_end = window_end.tz_localize("UTC") if window_end.tzinfo is None else window_end
-    created = int((lifecycle["created_at"] > window_end).sum())
-    if created:
-        return "train", f"{created} tags created since the data window"
-    total = int(rows["rows"].sum())
-    new = int(rows.loc[rows["dt"] > window_end.date(), "rows"].sum())
-    share = new / total if total else 0.0
-    if share >= policy.min_new_fraction:
-        return "train", f"{share:.1%} new examples"
+        if rejected is None:
+            return "train", "no production model"
+        stale, share = _staleness(
+            rejected, f"rejected v{rejected.version}", rows=rows, lifecycle=lifecycle,
+            policy=policy, config=config, code=code, as_of=as_of, erased=erased,
+        )  # fmt: skip
+        if stale:
+            return "train", f"no production model; {stale}"
+        return "wait", (
+            f"no production model: v{rejected.version} was rejected and the same data would "
+            f"be again ({share:.1%} new examples, no tag created)"
+        )
+    stale, share = _staleness(
+        production, "production", rows=rows, lifecycle=lifecycle, policy=policy,
+        config=config, code=code, as_of=as_of, erased=erased,
+    )  # fmt: skip
+    if stale:
+        return "train", stale
+    window_end = _utc(production.tags["data_window.end"])
     archived = int((lifecycle["archived_at"] > window_end).sum())
     if archived:
         return "archive", f"{archived} tags archived since the data window ({share:.1%} new)"
     return "keep", f"fresh: {share:.1%} new examples, no tag created or archived"
+
+
+def _utc(text: str) -> pd.Timestamp:
+    stamp = pd.Timestamp(text)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+
+
+def _staleness(
+    version: VersionInfo,
+    what: str,
+    *,
+    rows: pd.DataFrame,
+    lifecycle: pd.DataFrame,
+    policy: RetrainPolicy,
+    config: TagModelConfig,
+    code: str,
+    as_of: datetime,
+    erased: bool,
+) -> tuple[str | None, float]:
+    """Why ``version`` (``what`` names it in the reason) is stale, or None; and the share
+    of the org's examples that are newer than its data window."""
+    if erased or version.trained_on_erased_data:
+        return f"{what} was trained on erased data", 0.0
+    if version.tags.get("code_version") != code:
+        return "code changed", 0.0
+    if version.tags.get(CONFIG_TAG) != config_sha(config):
+        return "model configuration changed", 0.0
+    age_days = (pd.Timestamp(as_of) - _utc(version.created)).total_seconds() / 86_400
+    if age_days >= policy.max_age_days:
+        return f"{what} is {age_days:.1f} days old", 0.0
+    end_text = version.tags.get("data_window.end", "")
+    if not end_text:
+        return f"{what} has no data window", 0.0
+    window_end = _utc(end_text)
+    created = int((lifecycle["created_at"] > window_end).sum())
+    if created:
+        return f"{created} tags created since the data window", 0.0
+    total = int(rows["rows"].sum())
+    new = int(rows.loc[rows["dt"] > window_end.date(), "rows"].sum())
+    share = new / total if total else 0.0
+    if share >= policy.min_new_fraction:
+        return f"{share:.1%} new examples", share
+    return None, share
+
+
+def rejected_by_gates(versions: list[VersionInfo]) -> VersionInfo | None:
+    """The latest version, if the model gates rejected it. A version the integration gate
+    failed is not one: its serving process may have failed for reasons of the day."""
+    if not versions:
+        return None
+    latest = max(versions, key=lambda v: v.version)
+    if latest.accepted or latest.tags.get("integration.passed") == "false":
+        return None
+    return latest
 
 
 def plan_retrain(
@@ -155,7 +220,8 @@ def plan_retrain(
     as_of: datetime,
     erased: Iterable[str] = (),
 ) -> RetrainPlan:
-    """Split ``orgs`` into those to train and those whose production model is fresh."""
+    """Split ``orgs`` into those to train, those whose production model is fresh or only
+    needs archived tags off, and those waiting for data that could change a rejection."""
     orgs = list(orgs)
     plan = RetrainPlan()
     if policy.mode == "all":
@@ -166,7 +232,9 @@ def plan_retrain(
     rows = _processed_rows(lake, family, set(orgs))
     lifecycle = load_tag_lifecycle(lake)
     for org in orgs:
-        production = registry.version_by_alias(model_name(family, org), PRODUCTION)
+        name = model_name(family, org)
+        production = registry.version_by_alias(name, PRODUCTION)
+        rejected = None if production else rejected_by_gates(registry.versions(name))
         action, reason = why_retrain(
             production,
             rows=rows[rows["org"] == org],
@@ -176,8 +244,11 @@ def plan_retrain(
             code=code,
             as_of=as_of,
             erased=org in erased_set,
+            rejected=rejected,
         )
-        if action == "train" or production is None:
+        if action == "wait":
+            plan.waiting[org] = reason
+        elif action == "train" or production is None:
             plan.train.append(org)
             plan.reasons[org] = reason
         else:
