@@ -252,8 +252,8 @@ def measure(point: Point, work: Path, args: argparse.Namespace) -> None:
     finally:
         stop_spark()
         server.stop()
-    point.driver_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    point.worker_peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        point.driver_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        point.worker_peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     else:
@@ -481,13 +481,25 @@ def main() -> None:
         write_report(load_points(results), out, command)
         plot(load_points(results), out.with_suffix(".png"))
         return
-    points = []
+    points, interrupted = [], False
     for item in grid:
         messages, orgs = (int(x) for x in item.lower().split("x"))
         point = Point(messages=messages, orgs=orgs, command=command,
                       measured_on=date.today().isoformat())  # fmt: skip
         work = (args.keep or Path(tempfile.mkdtemp(prefix="scale-"))) / item
-        measure(point, work, args)
+        try:
+            measure(point, work, args)
+        except KeyboardInterrupt:
+            # a point takes hours at the large end: Ctrl-C keeps the steps it finished
+            if not point.full.total_s:
+                raise
+            point.note = (point.note + " " if point.note else "") + (
+                "The run was interrupted after "
+                + ("the increment" if point.increment.total_s else "the full cycle")
+                + ": the later steps were not measured."
+            )
+            say(f"{point.label}: interrupted; saving the steps measured")
+            interrupted = True
         points.append(point)
         REPORTS.mkdir(exist_ok=True)
         save_points(points, results)
@@ -495,6 +507,8 @@ def main() -> None:
         write_report(everything, out, command)
         plot(everything, out.with_suffix(".png"))
         say(f"report: {out}")
+        if interrupted:
+            break
     metrics = {}
     for p in points:
         key = f"m{p.messages}_o{p.orgs}"
