@@ -129,23 +129,21 @@ def why_retrain(
     """
     if policy.mode == "all":
         return "train", "retrain mode 'all'"
+    judged = production or rejected
+    if judged is None:
+        return "train", "no production model"
+    stale, share = _staleness(
+        judged, "production" if production else f"rejected v{judged.version}", rows=rows,
+        lifecycle=lifecycle, policy=policy, config=config, code=code, as_of=as_of,
+        erased=erased,
+    )  # fmt: skip
     if production is None:
-        if rejected is None:
-            return "train", "no production model"
-        stale, share = _staleness(
-            rejected, f"rejected v{rejected.version}", rows=rows, lifecycle=lifecycle,
-            policy=policy, config=config, code=code, as_of=as_of, erased=erased,
-        )  # fmt: skip
         if stale:
             return "train", f"no production model; {stale}"
         return "wait", (
-            f"no production model: v{rejected.version} was rejected and the same data would "
+            f"no production model: v{judged.version} was rejected and the same data would "
             f"be again ({share:.1%} new examples, no tag created)"
         )
-    stale, share = _staleness(
-        production, "production", rows=rows, lifecycle=lifecycle, policy=policy,
-        config=config, code=code, as_of=as_of, erased=erased,
-    )  # fmt: skip
     if stale:
         return "train", stale
     window_end = _utc(production.tags["data_window.end"])
