@@ -33,8 +33,8 @@ stop:  ## stop everything `make run` started (by PID file and marker)
 status:  ## what `make run` started: PIDs, processes, memory
 	$(VENV)/bin/socialsuggest stack status
 
-test: $(STAMP)  ## the whole test suite
-	$(VENV)/bin/pytest $(ARGS)
+test: $(STAMP)  ## the whole test suite (tests/e2e beside the rest); ARGS=...: plain pytest with them
+	$(if $(ARGS),$(VENV)/bin/pytest $(ARGS),bash infra/test-suite.sh $(VENV))
 
 lint: $(STAMP)  ## ruff lint + format check
 	$(VENV)/bin/ruff check src tests dags benchmarks plugins
