@@ -1,34 +1,71 @@
 #!/usr/bin/env bash
-# `make test`: the whole suite, with tests/e2e in a second pytest process beside the rest.
+# `make test`: the whole suite, as three pytest processes side by side.
 #
-# Why two processes: the suite is mostly waiting (the e2e stack spends ~13 minutes on
-# Airflow's scheduler, DAG processor and triggerer starting and running DAGs; the
-# integration tests wait on MLflow, Spark and Elasticsearch). On 2 cores one process
-# used 28 minutes of CPU in 44 minutes of wall time; the two halves overlap that waiting.
-# The e2e stack uses its own home and free ports, so it cannot collide with the rest.
+# Why: the suite is mostly waiting. One process used 28 minutes of CPU in 44 minutes of
+# wall time on 2 cores (the e2e stack waits ~13 minutes on Airflow's scheduler, DAG
+# processor and triggerer; the integration tests wait on MLflow, Spark, S3, Elasticsearch
+# and Postgres), so the groups below overlap that waiting. They are split so that no
+# two processes race for a server's usual port: the tests that ask `pick_port` for one
+# (S3, Elasticsearch, Postgres, the Airflow API) are all in the second group; the e2e
+# stack and the serving tests take free ephemeral ports; every process has its own
+# pytest temp dir and Spark session.
 #
-# Exit status: non-zero when either half fails. The e2e output is printed after the rest
-# (interleaving two pytest reports would be unreadable); it is also kept in $E2E_LOG.
+# Exit status: non-zero when any group fails. The second group streams its report; the
+# others are printed after it (interleaved pytest reports would be unreadable) and kept
+# in the logs this script names.
 set -uo pipefail
 VENV="${1:-.venv}"
 PYTEST="$VENV/bin/pytest"
-E2E_LOG="${E2E_LOG:-$(mktemp -t socialsuggest-e2e.XXXXXX.log)}"
+GROUPS_=(
+  "tests/e2e"
+  "tests/dags tests/integration"
+  "tests/serving tests/unit"
+)
+STREAMED=1  # index of the group whose report streams
 
-echo "test-suite: tests/e2e runs beside the rest; its log: $E2E_LOG"
-# its own cache dir: two pytest processes must not write one .pytest_cache at once
-"$PYTEST" tests/e2e -o cache_dir=.pytest_cache/e2e >"$E2E_LOG" 2>&1 &
-e2e_pid=$!
-# an interrupted `make test` stops the e2e half too (its fixture's finally stops the stack)
-trap 'kill -INT "$e2e_pid" 2>/dev/null; wait "$e2e_pid"; exit 130' INT TERM
+# every test folder must be in a group: a new one would otherwise silently not run
+for dir in tests/*/; do
+  dir="${dir%/}"
+  case " ${GROUPS_[*]} " in
+    *" $dir "*) ;;
+    *) [ -n "$(find "$dir" -name 'test_*.py' -print -quit)" ] \
+         && { echo "test-suite: $dir is in no group of infra/test-suite.sh" >&2; exit 2; } ;;
+  esac
+done
 
-"$PYTEST" --ignore=tests/e2e
-rest=$?
-echo "test-suite: the rest finished (exit $rest); waiting for tests/e2e"
-wait "$e2e_pid"
-e2e=$?
+LOGDIR="$(mktemp -d -t socialsuggest-tests.XXXXXX)"
+pids=()
+for i in "${!GROUPS_[@]}"; do
+  [ "$i" -eq "$STREAMED" ] && { pids+=(""); continue; }
+  # shellcheck disable=SC2086  # the group is a list of paths
+  "$PYTEST" ${GROUPS_[$i]} -o cache_dir=".pytest_cache/group$i" >"$LOGDIR/group$i.log" 2>&1 &
+  pids+=("$!")
+  echo "test-suite: started ${GROUPS_[$i]} (log $LOGDIR/group$i.log)"
+done
+# an interrupted `make test` stops the other groups too (the e2e fixture stops its stack)
+stop_all() { for p in "${pids[@]}"; do [ -n "$p" ] && kill -INT "$p" 2>/dev/null; done; wait; exit 130; }
+trap stop_all INT TERM
+
+echo "test-suite: ${GROUPS_[$STREAMED]} runs here"
+# shellcheck disable=SC2086
+"$PYTEST" ${GROUPS_[$STREAMED]} -o cache_dir=".pytest_cache/group$STREAMED"
+codes=()
+codes[STREAMED]=$?
+for i in "${!GROUPS_[@]}"; do
+  [ "$i" -eq "$STREAMED" ] && continue
+  wait "${pids[$i]}"
+  codes[i]=$?
+done
 trap - INT TERM
 
-echo "================================ tests/e2e (ran beside the rest) ================================"
-cat "$E2E_LOG"
-echo "test-suite: rest exit $rest, tests/e2e exit $e2e"
-[ "$rest" -eq 0 ] && [ "$e2e" -eq 0 ]
+failed=0
+for i in "${!GROUPS_[@]}"; do
+  [ "$i" -eq "$STREAMED" ] && continue
+  echo "================ ${GROUPS_[$i]} (ran beside the others; exit ${codes[$i]}) ================"
+  cat "$LOGDIR/group$i.log"
+done
+for i in "${!GROUPS_[@]}"; do
+  echo "test-suite: ${GROUPS_[$i]}: exit ${codes[$i]}"
+  [ "${codes[$i]}" -eq 0 ] || failed=1
+done
+exit "$failed"

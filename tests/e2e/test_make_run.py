@@ -24,8 +24,8 @@ import pytest
 
 from socialsuggest.registry.server import free_port
 
-# `stack up` takes 4-8 minutes alone, ~13 beside the rest of the suite (`make test` runs
-# tests/e2e in a second process, infra/test-suite.sh): the suite's 600 s timeout would
+# `stack up` takes 4-8 minutes alone, ~15 beside the rest of the suite (`make test` runs
+# tests/e2e in its own process, infra/test-suite.sh): the suite's 600 s timeout would
 # interrupt it mid-start (every test an error, the half-started stack left running); the
 # subprocess's own 2,100 s limit below is the one meant to bind
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.timeout(2400)]
