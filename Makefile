@@ -33,7 +33,7 @@ stop:  ## stop everything `make run` started (by PID file and marker)
 status:  ## what `make run` started: PIDs, processes, memory
 	$(VENV)/bin/socialsuggest stack status
 
-test: $(STAMP)  ## the whole test suite (tests/e2e beside the rest); ARGS=...: plain pytest with them
+test: $(STAMP)  ## the whole test suite (three pytest processes: infra/test-suite.sh); ARGS=...: plain pytest
 	$(if $(ARGS),$(VENV)/bin/pytest $(ARGS),bash infra/test-suite.sh $(VENV))
 
 lint: $(STAMP)  ## ruff lint + format check

@@ -120,8 +120,8 @@ def ndcg_rows(gold: list[frozenset[str]], ranked: list[list[str]], k: int) -> np
 BOOTSTRAP_RESAMPLES = 2000
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of ``a - b`` over the same test messages and its 95% percentile interval,
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the mean of ``a - b`` over the same test messages,
     resampling messages: the two methods' errors on a message are correlated, so the
     paired interval is much narrower than one from two separate intervals."""
     diff = a - b
@@ -131,7 +131,7 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float
         draws = rng.integers(0, diff.size, size=(min(200, BOOTSTRAP_RESAMPLES - start), diff.size))
         means[start : start + len(draws)] = diff[draws].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
-    return float(diff.mean()), float(low), float(high)
+    return float(low), float(high)
 
 
 def most_frequent(train: pd.DataFrame, test: pd.DataFrame, k: int) -> dict[str, float]:
@@ -365,8 +365,7 @@ def main() -> None:
                 for mode in ("model", "hybrid"):
                     m = report[mode]
                     points.append((name, f"ours {mode}", m["ndcg@3"], m["train_s"]))
-                    rows = ndcg_rows(gold, ranked_by_mode[mode], default.k)
-                    per_row[name, f"ours {mode}"] = rows
+                    per_row[name, f"ours {mode}"] = ndcg_rows(gold, ranked_by_mode[mode], default.k)
                 lines.append(_row(name, "ours recent-only", report["recent"], float("nan")))
                 summaries.append(f"| {name} | " + " | ".join(str(v) for v in summary.values()))
                 keys = list(summary)
@@ -513,11 +512,11 @@ def lead_table(
         if not mine or not others:
             continue
         best_v, best_m = max(others)
-        ours_best = max(v for v, _ in mine.values())
         best_mode = max(mine, key=lambda m: mine[m][0])
+        ours_best = mine[best_mode][0]
         interval = "–"
         if (data, best_mode) in per_row and (data, best_m) in per_row:
-            _, low, high = paired_bootstrap(per_row[data, best_mode], per_row[data, best_m])
+            low, high = paired_bootstrap(per_row[data, best_mode], per_row[data, best_m])
             interval = f"[{low:+.3f}, {high:+.3f}] ({best_mode.removeprefix('ours ')})"
         fast = [f"{t:.1f}" for d, m, _, t in points if d == data and m.startswith("fastText")]
         missing = (float("nan"), float("nan"))

@@ -6,11 +6,11 @@
 # processor and triggerer; the integration tests wait on MLflow, Spark, S3, Elasticsearch
 # and Postgres), so the groups below overlap that waiting. `bash .ci/run` on a clean clone
 # (2 cores, 2026-12-02): one process 46m48s; e2e beside the rest 36m01s; these three
-# groups 26m10s (dags+integration 24m21s, e2e 16m18s, serving+unit 14m02s). They are split so that no
-# two processes race for a server's usual port: the tests that ask `pick_port` for one
-# (S3, Elasticsearch, Postgres, the Airflow API) are all in the second group; the e2e
-# stack and the serving tests take free ephemeral ports; every process has its own
-# pytest temp dir and Spark session.
+# groups 26m10s (dags+integration 24m21s, e2e 16m18s, serving+unit 14m02s).
+# They are split so that no two processes race for a server's usual port: the tests that
+# ask `pick_port` for one (S3, Elasticsearch, Postgres, the Airflow API) are all in the
+# second group; the e2e stack and the serving tests take free ephemeral ports; every
+# process has its own pytest temp dir and Spark session.
 #
 # Exit status: non-zero when any group fails. The second group streams its report; the
 # others are printed after it (interleaved pytest reports would be unreadable) and kept
