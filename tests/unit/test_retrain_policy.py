@@ -111,6 +111,15 @@ def test_each_staleness_retrains_and_says_why(kwargs: dict, expected: str) -> No
     assert expected in reason
 
 
+def test_a_capped_org_measures_new_rows_against_what_it_trains_on() -> None:
+    """1,030 rows, 30 new: 2.9% of the lake, but 6.0% of the newest 500 it trains on."""
+    capped = TagModelConfig(max_examples=500)
+    production = _production(**{CONFIG_TAG: config_sha(capped)})
+    assert _decide(production, config=capped) == ("train", "6.0% new examples")
+    action, reason = _decide(production, config=capped, rows=_rows(100_000, 1))
+    assert action == "keep" and reason.startswith("fresh: 0.2% new examples")
+
+
 def test_tags_archived_since_the_window_only_switch_them_off_in_production() -> None:
     """Nothing to learn: the production model is edited, not refitted; but enough new
     data on top of an archive still means a retrain."""

@@ -19,6 +19,7 @@ from socialsuggest.processing import (
     load_tag_lifecycle,
     time_split,
 )
+from socialsuggest.processing.splits import newest
 
 T0 = datetime(2026, 10, 20, tzinfo=UTC)
 EVENT_SCHEMA = pa.schema(
@@ -49,6 +50,14 @@ def test_time_split_orders_by_time_then_id_and_sizes() -> None:
         zip(whole["created_at"], whole["message_id"], strict=True)
     )
     assert set(whole["message_id"]) == {f"m{i:03d}" for i in range(100)}
+
+
+def test_newest_keeps_the_newest_rows_oldest_first() -> None:
+    frame = _frame(100)
+    kept = newest(frame.sample(frac=1.0, random_state=0), 30)
+    ordered = frame.sort_values(["created_at", "message_id"]).reset_index(drop=True)
+    assert list(kept["message_id"]) == list(ordered["message_id"].iloc[-30:])
+    assert newest(frame, None) is frame and newest(frame, 100) is frame
 
 
 def test_time_split_small_sets_keep_one_row_each() -> None:

@@ -214,6 +214,33 @@ def test_the_out_of_fold_gate_switches_off_a_tag_with_no_signal(
     assert in_sample > 0.8, "the check above only means something if in-sample AUC is high"
 
 
+def test_the_training_job_fits_an_org_on_its_newest_max_examples(
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+) -> None:
+    """The cap bounds the largest orgs' cost: only the newest rows are split, and the
+    data window (which the retrain policy reads) starts at the oldest row kept."""
+    from datetime import UTC, datetime
+
+    from socialsuggest.training.job import train_org
+
+    examples = pd.concat(cooking[:2], ignore_index=True)  # 4,000 rows, one a minute
+    lifecycle = pd.DataFrame(columns=["org_id", "tag", "created_at", "archived_at"])
+    result = train_org(
+        "cooking", examples.sample(frac=1.0, random_state=1), lifecycle,
+        replace(CONFIG, max_examples=1000, gate_cv_folds=0), as_of=datetime.now(UTC),
+    )  # fmt: skip
+    assert result.ok, result.error
+    assert result.counts == {"train": 700, "valid": 200, "test": 100, "in_window": 4000}
+    assert result.window[0] == examples["created_at"].iloc[3000].isoformat()
+    assert set(result.test["message_id"]) == set(examples["message_id"].iloc[-100:])
+
+
+@pytest.mark.parametrize("value", [0, 9])
+def test_a_cap_too_small_to_split_is_refused_by_name(value: int) -> None:
+    with pytest.raises(ValueError, match="max_examples must be None or >= 10"):
+        TagModelConfig(max_examples=value)
+
+
 def test_stats_pickled_before_a_field_was_added_still_load() -> None:
     from socialsuggest.models.tags import TagStats
 

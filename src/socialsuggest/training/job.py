@@ -19,7 +19,7 @@ from datetime import datetime
 import pandas as pd
 
 from socialsuggest.models.tags import TagModel, TagModelConfig
-from socialsuggest.processing.splits import VALID_FRAC, archived_tags, time_split
+from socialsuggest.processing.splits import VALID_FRAC, archived_tags, newest, time_split
 from socialsuggest.training.metrics import evaluate_model
 
 
@@ -61,9 +61,11 @@ def train_org(
     valid_frac: float = VALID_FRAC,
     test_frac: float = 0.1,
 ) -> OrgResult:
-    """Train and evaluate one org; errors become ``ok=False`` with the reason."""
+    """Train and evaluate one org on its newest ``config.max_examples``; errors become
+    ``ok=False`` with the reason."""
     return _candidate(
         org, examples, lifecycle, as_of=as_of, valid_frac=valid_frac, test_frac=test_frac,
+        max_examples=config.max_examples,
         build=lambda train, valid, archived: TagModel.fit(train, valid, config, archived=archived),
     )  # fmt: skip
 
@@ -87,6 +89,7 @@ def archive_in_model(
     """
     return _candidate(
         org, examples, lifecycle, as_of=as_of, valid_frac=valid_frac, test_frac=test_frac,
+        max_examples=production.config.max_examples,
         build=lambda _train, _valid, archived: production.with_archived(archived),
         window=window,
     )  # fmt: skip
@@ -100,6 +103,7 @@ def _candidate(
     as_of: datetime,
     valid_frac: float,
     test_frac: float,
+    max_examples: int | None,
     build: Callable[[pd.DataFrame, pd.DataFrame, set[str]], TagModel],
     window: tuple[str, str] | None = None,
 ) -> OrgResult:
@@ -107,12 +111,15 @@ def _candidate(
 
     ``window`` given: the model was not fitted here (production edited), so it keeps
     that data window and reports only the test slice it was evaluated on.
+    ``max_examples``: only the newest that many are split (``in_window`` counts them all).
     """
     started = time.perf_counter()
     refit = window is None
+    in_window = len(examples)
     try:
         if examples.empty:
             raise ValueError(f"org {org}: no processed examples")
+        examples = newest(examples, max_examples)
         train, valid, test = time_split(examples, valid_frac, test_frac)
         archived = archived_tags(lifecycle, org, as_of)
         model = build(train, valid, archived)
@@ -125,14 +132,14 @@ def _candidate(
             org=org,
             ok=False,
             error=detail,
-            counts={"examples": len(examples)},
+            counts={"examples": in_window},
             seconds=time.perf_counter() - started,
             refit=refit,
         )
     if window is None:
         created = pd.to_datetime(examples["created_at"], utc=True)
         window = (created.min().isoformat(), created.max().isoformat())
-    counts = {"train": len(train), "valid": len(valid)} if refit else {}
+    counts = {"train": len(train), "valid": len(valid), "in_window": in_window} if refit else {}
     return OrgResult(
         org=org,
         ok=True,

@@ -33,6 +33,7 @@ listing (row counts from Parquet footers), so skipping an org costs no training 
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -188,9 +189,11 @@ def _staleness(
     created = int((lifecycle["created_at"] > window_end).sum())
     if created:
         return f"{created} tags created since the data window", 0.0
-    total = int(rows["rows"].sum())
+    # A capped org trains on its newest ``max_examples``: new rows are measured against
+    # those, or a large org would drift for weeks before its share of new data counted.
+    total = min(int(rows["rows"].sum()), config.max_examples or sys.maxsize)
     new = int(rows.loc[rows["dt"] > window_end.date(), "rows"].sum())
-    share = new / total if total else 0.0
+    share = min(1.0, new / total) if total else 0.0
     if share >= policy.min_new_fraction:
         return f"{share:.1%} new examples", share
     return None, share

@@ -89,6 +89,15 @@ class TagModelConfig:
     #: liblinear stopping tolerance; its command-line default for the dual LR is 0.1,
     #: sklearn's 1e-4 buys nothing measurable on rankings and costs several times the time.
     tol: float = 1e-2
+    #: The daily cycle fits an org on its newest this many examples (train, validation
+    #: and test together); None = the whole data window. It bounds the cost of the
+    #: largest orgs, which otherwise bound the cycle: fit time grows as examples^1.3.
+    #: 50k is 4x the largest benchmark corpus, so no number in the accuracy report
+    #: depends on it, but it is a trade: at 8-10k examples a doubling still bought
+    #: +0.027 to +0.036 NDCG@3 on the StackExchange sets (+0.014 tw_grammys, ~0
+    #: tw_covid19; ``benchmarks/reports/tags_learning_curve.md``). Applied by the
+    #: training job (``socialsuggest evaluate`` trains on the whole file given).
+    max_examples: int | None = 50_000
     #: Threads fitting per-tag models in parallel (liblinear releases the GIL).
     n_jobs: int = 1
 
@@ -110,6 +119,8 @@ class TagModelConfig:
                 )
         if self.gate_cv_below < 0:
             raise ValueError("gate_cv_below must be >= 0")
+        if self.max_examples is not None and self.max_examples < 10:
+            raise ValueError(f"max_examples must be None or >= 10, got {self.max_examples}")
         if self.C <= 0:
             raise ValueError("C must be > 0")
         if self.k < 1:
