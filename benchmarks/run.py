@@ -36,6 +36,7 @@ PROFILES = {
     "full": [
         ["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"],
         ["tags_accuracy.py"],
+        ["tags_learning_curve.py"],
         ["privacy_forget.py"],
         ["hashtags_accuracy.py"],
         ["replies_accuracy.py"],

@@ -81,7 +81,8 @@ class Cycle:
     #: production edited (archived tags switched off), not refitted
     orgs_edited: int = 0
     examples: int = 0
-    #: processed examples of the orgs this run trained (throughput's numerator)
+    #: examples the orgs this run trained were fitted on: their processed examples, at
+    #: most the per-org cap each (throughput's numerator)
     examples_trained: int = 0
     worker_seconds: float = 0.0
     versions: int = 0
@@ -113,6 +114,8 @@ class Point:
     measured_on: str = ""
     #: what a reader must know about this point's run (kept in the JSON)
     note: str = ""
+    #: ``TagModelConfig.max_examples`` of the run; None: no cap (points before 2026-12-02)
+    max_examples: int | None = None
 
     @property
     def label(self) -> str:
@@ -172,7 +175,10 @@ def run_cycle_step(
     for f in lake.files("processed", FAMILY):
         per_org[f.org] = per_org.get(f.org, 0) + lake.num_rows(f.key)
     cycle.examples = sum(per_org.values())
-    cycle.examples_trained = sum(per_org.get(o.org, 0) for o in outcomes if o.trained and o.refit)
+    cap = config.max_examples or sys.maxsize
+    cycle.examples_trained = sum(
+        min(per_org.get(o.org, 0), cap) for o in outcomes if o.trained and o.refit
+    )
     return cycle
 
 
@@ -225,6 +231,7 @@ def measure(point: Point, work: Path, args: argparse.Namespace) -> None:
     try:
         registry = Registry(server.url)
         config = TagModelConfig()
+        point.max_examples = config.max_examples
         started = time.perf_counter()
         spark = get_spark(settings)
         point.spark_start_s = time.perf_counter() - started
@@ -338,8 +345,10 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
             if not c.total_s:  # not measured at this point (see the report's notes)
                 continue
             throughput = f"{c.throughput:,.0f}" if c.throughput else "–"
+            cap = f"{p.max_examples:,}" if p.max_examples else "none"
             rows.append(
-                f"| {p.messages:,} | {p.orgs:,} | {name} | {c.ingest_s:.0f} | {c.preprocess_s:.0f} "
+                f"| {p.messages:,} | {p.orgs:,} | {cap} | {name} | {c.ingest_s:.0f} "
+                f"| {c.preprocess_s:.0f} "
                 f"| {c.train_s:.0f} | {c.publish_s:.0f} | **{c.total_s:.0f}** | {c.partitions:,} "
                 f"| {c.examples:,} | {throughput} | {c.orgs_trained} | {c.orgs_edited} "
                 f"| {c.orgs_fresh} | {c.orgs_waiting} | {c.versions} |"
@@ -363,15 +372,19 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
         "",
         "## Seconds per step",
         "",
-        "| messages | orgs | run | ingest | preprocess | train | publish | total | partitions "
+        "| messages | orgs | per-org cap | run | ingest | preprocess | train | publish | total "
+        "| partitions "
         "| examples | examples/s per worker | refit | archived tags off | kept (fresh) "
         "| waiting (rejected) | versions |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         "*publish* = gates, registration, the integration gate's serving process and",
-        "promotion for every org. *examples/s per worker* = the trained orgs' processed",
-        "examples / the sum of their own training seconds (one worker's throughput).",
+        "promotion for every org. *examples/s per worker* = the examples the trained orgs",
+        "were fitted on / the sum of their own training seconds (one worker's throughput).",
+        "*per-org cap* = `TagModelConfig.max_examples`: each org is fitted on its newest",
+        "that many examples (since 2026-12-02; *none*: the whole window). Points with",
+        "different caps are different code: the growth fit below mixes them when they do.",
         "",
         "## Increment against full",
         "",
