@@ -8,10 +8,9 @@
 # (2 cores, 2026-12-02): one process 46m48s; e2e beside the rest 36m01s; these three
 # groups 26m10s (dags+integration 24m21s, e2e 16m18s, serving+unit 14m02s).
 # They are split so that no two processes race for a server's usual port: the tests that
-# ask `pick_port` for one are in two groups that want different ports (integration: S3,
-# Elasticsearch, Postgres; dags: the Airflow API); the e2e stack and the serving tests
-# take free ephemeral ports; every process has its own pytest temp dir and Spark session.
-# dags moved beside serving+unit on 2026-12-02 to balance the groups (measured below).
+# ask `pick_port` for one (S3, Elasticsearch, Postgres, the Airflow API) are all in the
+# second group; the e2e stack and the serving tests take free ephemeral ports; every
+# process has its own pytest temp dir and Spark session.
 #
 # Exit status: non-zero when any group fails. The second group streams its report; the
 # others are printed after it (interleaved pytest reports would be unreadable) and kept
@@ -21,8 +20,8 @@ VENV="${1:-.venv}"
 PYTEST="$VENV/bin/pytest"
 GROUPS_=(
   "tests/e2e"
-  "tests/integration"
-  "tests/serving tests/unit tests/dags"
+  "tests/dags tests/integration"
+  "tests/serving tests/unit"
 )
 STREAMED=1  # index of the group whose report streams
 
