@@ -91,10 +91,10 @@ class TagModelConfig:
     tol: float = 1e-2
     #: The daily cycle fits an org on its newest this many examples (train, validation
     #: and test together); None = the whole data window. It bounds the cost of the
-    #: largest orgs, which otherwise bound the cycle: fit time grows as examples^1.3.
+    #: largest orgs, which otherwise bound the cycle: fit time grows as examples^1.2-1.6.
     #: 50k is 4x the largest benchmark corpus, so no number in the accuracy report
     #: depends on it, but it is a trade: at 8-10k examples a doubling still bought
-    #: +0.027 to +0.036 NDCG@3 on the StackExchange sets (+0.014 tw_grammys, ~0
+    #: +0.024 to +0.036 NDCG@3 on the StackExchange sets (+0.014 tw_grammys, ~0
     #: tw_covid19; ``benchmarks/reports/tags_learning_curve.md``). Applied by the
     #: training job (``socialsuggest evaluate`` trains on the whole file given).
     max_examples: int | None = 50_000
