@@ -356,7 +356,8 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
     lines = [
         "# The daily cycle at scale",
         "",
-        f"- machine: {machine()}",
+        f"- machine (where this report was rendered; a point measured on another CPU says so"
+        f" in its note): {machine()}",
         "- commands (each grid point's own, merged from the JSON results):",
         *sorted({f"  - `{p.command or command}` ({p.measured_on})" for p in points}),
         "- what runs: real Spark (`local[2]`), a real MLflow server (SQLite, one worker), the",
