@@ -7,6 +7,8 @@
 # and Postgres), so the groups below overlap that waiting. `bash .ci/run` on a clean clone
 # (2 cores, 2026-12-02): one process 46m48s; e2e beside the rest 36m01s; these three
 # groups 26m10s (dags+integration 24m21s, e2e 16m18s, serving+unit 14m02s).
+# With the Airflow stack's DAG reparse every 120 s instead of 30 s (2026-12-03, AMD EPYC,
+# one run each, same commit otherwise): 22m26s against 26m13s (user CPU 19m49s vs 22m15s).
 # They are split so that no two processes race for a server's usual port: the tests that
 # ask `pick_port` for one (S3, Elasticsearch, Postgres, the Airflow API) are all in the
 # second group; the e2e stack and the serving tests take free ephemeral ports; every
