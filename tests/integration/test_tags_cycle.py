@@ -648,6 +648,47 @@ def test_an_org_whose_candidate_was_rejected_waits_instead_of_refitting_the_same
         registry.promote(name, production.version, actor="test", reason="restore")
 
 
+def test_an_erased_org_whose_candidate_was_rejected_is_flagged_and_then_waits(
+    cycle: CycleSummary, settings: Settings, registry: Registry
+) -> None:
+    """A deletion request for an org with no production model, whose new candidate the
+    gates reject: that candidate (trained after the request) discharges the request, so
+    the earlier versions are flagged, the queue entry goes, and the next scheduled run
+    waits for new data instead of refitting the same data every morning. The entry is
+    written as the privacy engine writes it (``RetrainQueue.add``); the erasure itself
+    is covered by the deletion test above."""
+    from socialsuggest.privacy import RetrainQueue
+
+    org = cycle.tags.orgs[1].org  # type: ignore[union-attr]
+    name = f"tags.{org}"
+    production = registry.version_by_alias(name, PRODUCTION)
+    assert production is not None
+    earlier = [v.version for v in registry.versions(name)]
+    queue = RetrainQueue(Lake.from_settings(settings))
+    queue.add([org], "req-rejected-1")
+    registry.client.delete_registered_model_alias(name, PRODUCTION)
+    changed, strict = RetrainPolicy(mode="changed"), GateConfig(min_enabled_tags=10_000)
+    config = TagModelConfig(max_features=99_996)
+    try:
+        [first] = train_and_publish(
+            settings, registry, [org], config=config, gate_config=strict, retrain=changed
+        )
+        assert first.trained and not first.promoted and first.version is not None, first
+        assert org not in queue.pending()
+        assert all(registry.version(name, v).trained_on_erased_data for v in earlier)
+        candidate = registry.version(name, first.version)
+        assert not candidate.trained_on_erased_data
+        assert candidate.tags["replaces_erased_data_model"] == "true"
+        [again] = train_and_publish(
+            settings, registry, [org], config=config, gate_config=strict, retrain=changed
+        )
+        assert not again.trained and again.version is None, again
+        assert again.waiting and f"v{first.version} was rejected" in again.waiting
+    finally:
+        queue.clear([org])
+        registry.client.set_registered_model_alias(name, PRODUCTION, str(production.version))
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -326,9 +326,12 @@ def train_and_publish(
                 must_replace=result.org in erased,
                 gate_server=gate_server,
             )
-            if outcome.promoted and result.org in erased:
+            if result.org in erased and outcome.version is not None and not dry_run:
                 # every version from before this cycle saw the erased data: flag them (the
-                # request may have run while the registry was down), then clear the queue
+                # request may have run while the registry was down), then clear the queue.
+                # Also when the gates rejected the candidate: a production left in place
+                # carries the flag, which keeps it stale and unreusable; without one, the
+                # org waits like any rejected org instead of refitting every morning.
                 for request_id in erased[result.org]:
                     registry.mark_trained_on_erased_data(
                         [result.org], request_id, as_of.isoformat()

@@ -5,7 +5,11 @@ the obligation is written to the lake first (``_state/privacy/retrain.json``: or
 request ids, no personal data) and the daily cycle reads it: it retrains those orgs
 even if their data did not otherwise change, lets the new model replace production
 without the regression comparison (the old one must go), and clears the entry once
-a model trained after the request is in production.
+a model trained after the request is registered: by then every earlier version
+carries the registry's erased-data flag, which keeps a production left in place
+stale (retrained daily) and never reused. An org with no production whose new
+candidate the gates rejected then waits for new data like any rejected org, rather
+than refitting the same data every morning.
 """
 
 from __future__ import annotations
