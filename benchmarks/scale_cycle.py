@@ -142,8 +142,10 @@ def run_cycle_step(
     cycle.preprocess_s = time.perf_counter() - started
     cycle.partitions = pre.partitions_processed
 
-    # train_and_publish reports each org as it finishes training, then each registration;
-    # the first registry line marks the end of training (the pool finishes every org first)
+    # train_and_publish reports each org as it finishes training and publishes it at once
+    # (since 2026-12-03; before, every org was trained first): *train* ends at the last
+    # org's training line, *publish* is what follows it (the last publications and the
+    # archive-only edits), the part of publishing the training did not hide
     marks: list[tuple[float, str]] = []
     started = time.perf_counter()
 
@@ -158,9 +160,7 @@ def run_cycle_step(
         retrain=retrain,
     )  # fmt: skip
     ended = time.perf_counter()
-    publish_start = next(
-        (t for t, m in marks if m.startswith(("registry:", "integration gate"))), ended
-    )
+    publish_start = max((t for t, m in marks if m.startswith("train: ")), default=ended)
     cycle.train_s = publish_start - started
     cycle.publish_s = ended - publish_start
     cycle.orgs_trained = sum(o.trained and o.refit for o in outcomes)

@@ -260,7 +260,8 @@ def train_and_publish(
     spark: SparkSession | None = None,
     retrain: RetrainPolicy | None = None,
 ) -> list[OrgOutcome]:
-    """Train these orgs on processed data, gate, register, promote (a DAG task per batch).
+    """Train these orgs on processed data, gate, register, promote (a DAG task per batch);
+    each org is published as soon as its training ends.
 
     ``retrain`` decides which of them are refitted (default: all). An org whose only
     change is a newly archived tag gets production's model with the tag switched off,
@@ -301,22 +302,12 @@ def train_and_publish(
     ]
     orgs = plan.train
     say(f"train: {len(orgs)} orgs with engine={engine}")
-
-    def trained(result: OrgResult) -> None:
-        state = "ok" if result.ok else f"FAILED ({(result.error or '').splitlines()[0]})"
-        say(f"train: {result.org} {state} in {result.seconds:.1f}s")
-
-    if engine == "spark":
-        session = spark or get_spark(settings)
-        results = train_orgs_spark(session, lake, orgs, config, as_of=as_of, progress=trained)
-    else:
-        results = train_orgs_local(settings, orgs, config, as_of=as_of, progress=trained)
-    results = sorted([*results, *edited], key=lambda r: r.org)
-    outcomes = fresh
+    published: list[OrgOutcome] = []
     # one integration-gate serving process for the batch: started by the first candidate
     # that passes the model gates, stopped when the batch is done (or fails)
     with GateServer(registry.tracking_uri, family=FAMILY) as gate_server:
-        for result in results:
+
+        def publish_one(result: OrgResult) -> None:
             outcome = publish(
                 registry,
                 result,
@@ -340,11 +331,27 @@ def train_and_publish(
             if outcome.version is not None:
                 name = model_name(FAMILY, outcome.org)
                 say(f"registry: {name} v{outcome.version} {verdict(outcome)}")
-            outcomes.append(outcome)
+            published.append(outcome)
+
+        def trained(result: OrgResult) -> None:
+            """Publish each org as soon as it is trained: the pool keeps training the
+            others meanwhile, so the registry's round trips overlap the fits instead of
+            following them all (the Spark fan-out returns every org at the end)."""
+            state = "ok" if result.ok else f"FAILED ({(result.error or '').splitlines()[0]})"
+            say(f"train: {result.org} {state} in {result.seconds:.1f}s")
+            publish_one(result)
+
+        if engine == "spark":
+            session = spark or get_spark(settings)
+            train_orgs_spark(session, lake, orgs, config, as_of=as_of, progress=trained)
+        else:
+            train_orgs_local(settings, orgs, config, as_of=as_of, progress=trained)
+        for result in edited:
+            publish_one(result)
         if gate_server.starts:
             started = ", ".join(f"{s:.1f}s" for s in gate_server.start_seconds)
             say(f"integration gate: {gate_server.starts} serving process(es), started in {started}")
-    return outcomes
+    return fresh + sorted(published, key=lambda o: o.org)
 
 
 def _archive_in_production(
