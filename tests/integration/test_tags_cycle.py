@@ -335,6 +335,35 @@ def test_one_failing_org_does_not_fail_the_others(settings: Settings, cycle: Cyc
     assert not results["ghost-org"].ok and "ghost-org" in (results["ghost-org"].error or "")
 
 
+def test_a_failure_after_an_org_cancels_the_queued_fits_and_says_so(
+    settings: Settings, cycle: CycleSummary
+) -> None:
+    """The cycle publishes each org from the pool's per-org callback. When that fails
+    (the registry went away), the orgs still queued are cancelled rather than trained
+    for nothing before the error surfaces, and the error says how many."""
+    from socialsuggest.training.fanout import train_orgs_local
+    from socialsuggest.training.job import OrgResult
+
+    assert cycle.tags is not None
+    orgs = [o.org for o in cycle.tags.orgs] * 4  # 12 fits for 2 workers
+    seen: list[str] = []
+
+    def publish_fails(result: OrgResult) -> None:
+        seen.append(result.org)
+        raise RuntimeError("registry unreachable")
+
+    with pytest.raises(RuntimeError, match="registry unreachable") as raised:
+        train_orgs_local(
+            settings, orgs, TagModelConfig(), as_of=datetime.now(UTC), workers=2,
+            progress=publish_fails,
+        )  # fmt: skip
+    assert len(seen) == 1
+    [note] = raised.value.__notes__
+    # at the first result at most 2 fits are done and 3 running or handed to a worker
+    not_started = int(note.split(": ")[1].split()[0])
+    assert len(orgs) // 2 <= not_started < len(orgs), note
+
+
 def test_models_commands_list_show_promote_and_roll_back(
     cycle: CycleSummary,
     registry: Registry,

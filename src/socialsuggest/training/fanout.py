@@ -97,15 +97,23 @@ def train_orgs_local(
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         with plain_main():  # workers are started on demand, at submit
             futures = {pool.submit(_train_from_lake, settings, o, config, as_of): o for o in orgs}
-        for future in as_completed(futures):
-            org = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # the worker process itself died
-                result = OrgResult(org=org, ok=False, error=f"worker failed: {exc!r}")
-            results.append(result)
-            if progress:
-                progress(result)
+        try:
+            for future in as_completed(futures):
+                org = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # the worker process itself died
+                    result = OrgResult(org=org, ok=False, error=f"worker failed: {exc!r}")
+                results.append(result)
+                if progress:
+                    progress(result)
+        except BaseException as exc:
+            # ``progress`` (publishing the org) failed, or the task is being stopped: the
+            # orgs not started yet would be trained for nothing before the error surfaced
+            # (leaving the pool waits for every queued fit); only the running ones finish
+            not_started = sum(f.cancel() for f in futures)
+            exc.add_note(f"training stopped: {not_started} queued org(s) not started")
+            raise
     return sorted(results, key=lambda r: r.org)
 
 
