@@ -323,10 +323,9 @@ def train_and_publish(
                 # Also when the gates rejected the candidate: a production left in place
                 # carries the flag, which keeps it stale and unreusable; without one, the
                 # org waits like any rejected org instead of refitting every morning.
-                for request_id in erased[result.org]:
-                    registry.mark_trained_on_erased_data(
-                        [result.org], request_id, as_of.isoformat()
-                    )
+                registry.mark_trained_on_erased_data(
+                    [result.org], erased[result.org], as_of.isoformat()
+                )
                 queue.clear([result.org])
             if outcome.version is not None:
                 name = model_name(FAMILY, outcome.org)

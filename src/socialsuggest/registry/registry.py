@@ -27,7 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +45,7 @@ from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
+from socialsuggest.events.schemas import ORG_PATTERN
 from socialsuggest.registry.server import healthy
 
 if TYPE_CHECKING:  # serving imports registry: a runtime import here would be circular
@@ -618,32 +619,61 @@ class Registry:
 
     # ---- privacy --------------------------------------------------------------------
     def mark_trained_on_erased_data(
-        self, orgs: list[str], request_id: str, before: str
+        self, orgs: list[str], request_ids: str | Sequence[str], before: str
     ) -> list[str]:
         """Tag every version (any family) of these orgs registered before ``before``.
 
         They were trained on data a deletion request has since erased: the daily cycle
         replaces such a production model without the regression comparison, and an
         automatic rollback never picks one (see :meth:`_previous_accepted`).
+        ``request_ids`` may hold several requests of one org (the daily cycle clears a
+        queue entry with all of them at once). Returns every version that carries the
+        flag for them, including those an earlier call already flagged, which are not
+        written again.
+
+        One version search per org (``name LIKE '%.<org>'``), not a listing of every
+        registered model: with 1,000 orgs and four families, the listing paged through
+        4,000 models for each org and each request.
         """
-        wanted = set(orgs)
-        cutoff = datetime.fromisoformat(before)
+        ids = [request_ids] if isinstance(request_ids, str) else list(request_ids)
+        cutoff_ms = datetime.fromisoformat(before).timestamp() * 1000
         flagged: list[str] = []
-        for name in self.models():
-            if name.split(".", 1)[-1] not in wanted:
-                continue
-            for info in self.versions(name):
-                if datetime.fromisoformat(info.created) > cutoff:
+        for org in sorted(set(orgs)):
+            for mv in self._versions_of_org(org):
+                if mv.creation_timestamp > cutoff_ms:
                     continue
-                requests = [r for r in info.tags.get(ERASURE_REQUESTS_TAG, "").split(",") if r]
-                if request_id not in requests:
-                    requests.append(request_id)
-                self.client.set_model_version_tag(name, str(info.version), ERASED_TAG, "true")
-                self.client.set_model_version_tag(
-                    name, str(info.version), ERASURE_REQUESTS_TAG, ",".join(requests[-20:])
-                )
-                flagged.append(f"{name}/{info.version}")
-        return flagged
+                tags = dict(mv.tags or {})
+                requests = [r for r in tags.get(ERASURE_REQUESTS_TAG, "").split(",") if r]
+                missing = [r for r in ids if r not in requests]
+                if missing or tags.get(ERASED_TAG) != "true":
+                    self.client.set_model_version_tag(mv.name, str(mv.version), ERASED_TAG, "true")
+                    self.client.set_model_version_tag(
+                        mv.name,
+                        str(mv.version),
+                        ERASURE_REQUESTS_TAG,
+                        ",".join([*requests, *missing][-20:]),
+                    )
+                flagged.append(f"{mv.name}/{mv.version}")
+        return sorted(flagged, key=lambda v: (v.rsplit("/", 1)[0], int(v.rsplit("/", 1)[1])))
+
+    def _versions_of_org(self, org: str, *, page_size: int = 1000) -> list[ModelVersion]:
+        """Every version of every family's model of ``org``, all pages.
+
+        LIKE treats ``_`` as a wildcard (org ids may hold it), so the names are checked
+        exactly afterwards.
+        """
+        if not ORG_PATTERN.fullmatch(org):
+            raise ValueError(f"org: {org!r} is not an org id ({ORG_PATTERN.pattern})")
+        found: list[ModelVersion] = []
+        token = None
+        while True:
+            page = self.client.search_model_versions(
+                f"name LIKE '%.{org}'", max_results=page_size, page_token=token
+            )
+            found.extend(mv for mv in page if mv.name.split(".", 1)[-1] == org)
+            token = page.token
+            if not token:
+                return found
 
     # ---- loading --------------------------------------------------------------------
     def load_version(self, info: VersionInfo) -> Any:
