@@ -43,6 +43,8 @@ PROFILES = {
         ["trends_accuracy.py"],
         ["airflow_stack.py"],
         ["serving_latency.py"],
+        # one day's preprocessing at 1,000 orgs with and without the tag-event cache (~15 min)
+        ["preprocess_increment.py", "--messages", "30000", "--orgs", "1000"],
         # 2 cores: the 1M point takes ~45 min, 1,000 orgs ~35 min a cycle (publishing)
         [
             "scale_cycle.py",

@@ -23,6 +23,11 @@ one partition (readers de-duplicate by message id) and the next run, whose state
 not yet updated, recomputes the partition and removes every file it did not write.
 Two concurrent runs on one lake are not supported (the DAG serialises them).
 
+The lifecycle itself is read from every raw tag-event file there is, every run; the
+rows are cached in ``_state/processing/tag_events.parquet`` by file key and size, so a
+run reads only the event files ingested or rewritten since the last (see
+:func:`~socialsuggest.processing.lifecycle.read_all_tag_events`).
+
 The bookkeeping the posts job shares (raw file sets, outputs, gone partitions, the
 state file, the executor-side writer) is :mod:`processing.incremental`; what is this
 job's own is the tag set and lifecycle fingerprint per partition, and orphan outputs.
@@ -54,7 +59,7 @@ from socialsuggest.processing.incremental import (
     remove_gone,
     replace_outputs,
 )
-from socialsuggest.processing.lifecycle import TagLifecycle
+from socialsuggest.processing.lifecycle import TagLifecycle, read_all_tag_events
 from socialsuggest.processing.text import clean_series
 
 if TYPE_CHECKING:
@@ -331,7 +336,9 @@ def preprocess_tags(
     report = PreprocessReport()
 
     raw = raw_partitions(lake, RAW_DATASET)
-    lifecycle = TagLifecycle.load(lake)
+    events = read_all_tag_events(lake)
+    lifecycle = TagLifecycle.from_table(events.table)
+    step(f"tag lifecycle: {events.files} event files, {events.files_read} read (new or changed)")
     state = {} if full else load_state(lake)
     outputs = processed_outputs(lake, FAMILY)
     report.partitions_seen = len(raw)

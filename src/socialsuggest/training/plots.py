@@ -18,16 +18,40 @@ matplotlib.use("Agg")  # headless: training runs on servers and in CI
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve
 
 from socialsuggest.models.tags import TagModel
+
+
+def _margins(
+    fig: Figure, *, left_chars: int, bottom_in: float, top_in: float, tick_pt: float = 7
+) -> None:
+    """Fixed margins from the longest y tick label, instead of ``tight_layout``.
+
+    ``tight_layout`` lays the figure out by measuring every text it holds, once more
+    than the save does; the three plots are drawn for every org at every retrain. Fixed
+    margins took them from 0.63 to 0.56 s for a StackExchange model and 0.66 to 0.59 s
+    for a tweet one (2026-12-03). Labels are sized at 0.6 em a character.
+    """
+    width, height = fig.get_size_inches()
+    label_in = left_chars * tick_pt * 0.6 / 72 + 0.45  # labels, tick marks, axis label
+    fig.subplots_adjust(
+        left=min(0.6, label_in / width),
+        right=1 - 0.2 / width,
+        bottom=bottom_in / height,
+        top=1 - top_in / height,
+    )
 
 
 def plot_tag_auc(model: TagModel, path: Path, *, max_tags: int = 40) -> Path:
     stats = [s for s in model.tag_report.values() if not math.isnan(s.auc)]
     stats.sort(key=lambda s: (-s.n_pos, s.tag))
     stats = sorted(stats[:max_tags], key=lambda s: s.auc)
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.22 * len(stats) + 1)))
+    height = max(2.5, 0.22 * len(stats) + 1)
+    fig, ax = plt.subplots(figsize=(7, height))
+    labels = [f"{s.tag} (n={s.n_pos})" for s in stats]
+    _margins(fig, left_chars=max(map(len, labels), default=0), bottom_in=0.75, top_in=0.4)
     if stats:
         y = np.arange(len(stats))
         auc = np.array([s.auc for s in stats])
@@ -38,7 +62,7 @@ def plot_tag_auc(model: TagModel, path: Path, *, max_tags: int = 40) -> Path:
         for evidence, marker in (("validation", "o"), ("out_of_fold", "s")):
             on = np.array([s.evidence == evidence for s in stats])
             ax.scatter(auc[on], y[on], c=colours[on], marker=marker, zorder=3, s=18)
-        ax.set_yticks(y, [f"{s.tag} (n={s.n_pos})" for s in stats], fontsize=7)
+        ax.set_yticks(y, labels, fontsize=7)
     ax.axvline(model.config.auc_lower_bound, color="tab:red", linestyle="--", linewidth=1)
     ax.set_xlim(0, 1)
     ax.set_xlabel(
@@ -46,7 +70,6 @@ def plot_tag_auc(model: TagModel, path: Path, *, max_tags: int = 40) -> Path:
         "\n● on validation, ■ out-of-fold on train + validation)"
     )
     ax.set_title(f"Per-tag AUC, {len(stats)} most frequent modelled tags")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -77,6 +100,7 @@ def pr_curve_points(
 
 def plot_pr_curve(model: TagModel, test: pd.DataFrame, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 4))
+    _margins(fig, left_chars=4, bottom_in=0.55, top_in=0.35, tick_pt=10)
     if model.tags and len(test):
         proba = model.predict_proba(test)
         gold = [set(t) for t in test["tags"]]
@@ -90,7 +114,6 @@ def plot_pr_curve(model: TagModel, test: pd.DataFrame, path: Path) -> Path:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_title("Precision-recall on test (micro over tags)")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -100,6 +123,7 @@ def plot_modes(metrics: dict[str, dict[str, float]], path: Path) -> Path:
     names = ["precision@1", "ndcg@3", "hit_rate@3"]
     modes = [m for m in ("recent", "model", "hybrid") if m in metrics]
     fig, ax = plt.subplots(figsize=(6, 3.6))
+    _margins(fig, left_chars=4, bottom_in=0.35, top_in=0.35, tick_pt=10)
     width = 0.8 / max(1, len(modes))
     x = np.arange(len(names))
     for i, mode in enumerate(modes):
@@ -110,7 +134,6 @@ def plot_modes(metrics: dict[str, dict[str, float]], path: Path) -> Path:
     ax.set_ylim(0, 1.05)
     ax.legend()
     ax.set_title("Hybrid vs its parts (test window)")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
