@@ -120,3 +120,26 @@ def test_no_event_files_gives_an_empty_table_with_the_event_columns(lake: Lake) 
     assert (read.files, read.files_read, read.table.num_rows) == (0, 0, 0)
     assert read.table.column_names == EVENT_COLUMNS
     assert TagLifecycle.from_table(read.table).spans == {}
+
+
+def test_refresh_reads_every_file_whatever_the_cache_says(events_lake: Lake) -> None:
+    """What ``preprocess --full`` asks for: file sizes cannot see a same-size rewrite,
+    so cached rows that no longer match their file (made here by editing the cache, as
+    such a rewrite would leave it) are only replaced by reading every file."""
+    read_all_tag_events(events_lake)
+    cache = pq.read_table(io.BytesIO(events_lake.storage.get(EVENTS_CACHE_KEY)))
+    stale = cache.set_column(
+        cache.column_names.index("tag"), "tag", pa.array(["stale"] * cache.num_rows)
+    )
+    buffer = io.BytesIO()
+    pq.write_table(stale, buffer)
+    events_lake.storage.put(EVENTS_CACHE_KEY, buffer.getvalue())
+
+    cached = read_all_tag_events(events_lake)
+    refreshed = read_all_tag_events(events_lake, refresh=True)
+
+    assert cached.files_read == 0 and set(cached.table["tag"].to_pylist()) == {"stale"}
+    assert refreshed.files_read == refreshed.files
+    assert _rows(refreshed.table) == _every_file(events_lake)
+    after = read_all_tag_events(events_lake)  # the cache was rewritten
+    assert after.files_read == 0 and _rows(after.table) == _every_file(events_lake)

@@ -81,7 +81,7 @@ class EventsRead:
     files_read: int  # of which read now (new or rewritten since the cache was written)
 
 
-def read_all_tag_events(lake: Lake) -> EventsRead:
+def read_all_tag_events(lake: Lake, *, refresh: bool = False) -> EventsRead:
     """Every org's tag events, reading only the raw files new or changed since last time.
 
     Ingest writes an event file per partition and flush, each holding a row or two, and
@@ -92,10 +92,12 @@ def read_all_tag_events(lake: Lake) -> EventsRead:
     file listed with another size (a GDPR rewrite) is read again and one no longer
     listed (retention, deletion) drops out, the same rule the job's partition state
     uses. The cache holds no actor ids, is rebuilt when missing or of another version,
-    and is only an optimisation: the result equals reading every file.
+    and is only an optimisation: the result equals reading every file. ``refresh``
+    reads every file and rewrites the cache (``preprocess --full``: a same-size
+    rewrite is the one change sizes cannot see).
     """
     listed = {f.key: f.size for f in lake.files("raw", TAG_EVENTS)}
-    cached = _load_cache(lake)
+    cached = _cache_schema_empty() if refresh else _load_cache(lake)
     if cached.num_rows:
         sources = cached.column(_SOURCE).to_pylist()
         sizes = cached.column(_SIZE).to_pylist()
@@ -113,7 +115,7 @@ def read_all_tag_events(lake: Lake) -> EventsRead:
         table = table.append_column(_SOURCE, pa.array([key] * n, pa.string()))
         parts.append(table.append_column(_SIZE, pa.array([listed[key]] * n, pa.int64())))
     table = pa.concat_tables(parts, promote_options="default") if parts else _cache_schema_empty()
-    if fresh or dropped:
+    if fresh or dropped or refresh:
         _save_cache(lake, table)
     logger.info("tag events: %d files, %d read, %d rows from files gone or rewritten dropped",
                 len(listed), len(fresh), dropped)  # fmt: skip

@@ -328,7 +328,8 @@ def preprocess_tags(
     """Bring ``processed/tags`` up to date with ``raw/messages`` and the tag lifecycle.
 
     ``full`` ignores the state and recomputes every partition (after a change of the
-    cleaning code, for instance: the state does not know code versions).
+    cleaning code, for instance: the state does not know code versions), and reads
+    every tag-event file again instead of the cached rows.
     """
     started = time.perf_counter()
     settings = settings or load_settings(lake_root=lake.root)
@@ -336,7 +337,7 @@ def preprocess_tags(
     report = PreprocessReport()
 
     raw = raw_partitions(lake, RAW_DATASET)
-    events = read_all_tag_events(lake)
+    events = read_all_tag_events(lake, refresh=full)
     lifecycle = TagLifecycle.from_table(events.table)
     step(f"tag lifecycle: {events.files} event files, {events.files_read} read (new or changed)")
     state = {} if full else load_state(lake)
