@@ -85,9 +85,10 @@ def read_all_tag_events(lake: Lake, *, refresh: bool = False) -> EventsRead:
     """Every org's tag events, reading only the raw files new or changed since last time.
 
     Ingest writes an event file per partition and flush, each holding a row or two, and
-    the preprocessing job needs all of them every day: re-reading the whole history
-    took 160 of the 185 s of a one-day increment at 1,000 orgs (76k files of 29 days,
-    2026-12-03), and would grow with every day kept. So the rows are cached in the lake
+    the preprocessing job and the retrain plan both need all of them every day:
+    re-reading the whole history took 160 of the 185 s of a one-day preprocessing
+    increment at 1,000 orgs (76k files of 29 days, 2026-12-03), and would grow with
+    every day kept. So the rows are cached in the lake
     (:data:`EVENTS_CACHE_KEY`) with the key and size of the file each came from; a
     file listed with another size (a GDPR rewrite) is read again and one no longer
     listed (retention, deletion) drops out, the same rule the job's partition state
