@@ -23,9 +23,9 @@ one partition (readers de-duplicate by message id) and the next run, whose state
 not yet updated, recomputes the partition and removes every file it did not write.
 Two concurrent runs on one lake are not supported (the DAG serialises them).
 
-The lifecycle itself is read from every raw tag-event file there is, every run; the
-rows are cached in ``_state/processing/tag_events.parquet`` by file key and size, so a
-run reads only the event files ingested or rewritten since the last (see
+Every run needs the whole tag lifecycle, every org's; its rows are cached in
+``_state/processing/tag_events.parquet`` by source file key and size, so a run reads
+only the event files ingested or rewritten since the last (see
 :func:`~socialsuggest.processing.lifecycle.read_all_tag_events`).
 
 The bookkeeping the posts job shares (raw file sets, outputs, gone partitions, the
