@@ -217,3 +217,30 @@ def test_a_crash_between_write_and_publish_leaves_only_an_invisible_temporary(
     assert len(leftovers) == 1 and leftovers[0].parent.name == "org=acme"
     assert leftovers[0].stat().st_size > 0  # the crashed write had real bytes on disk
     assert [p.dt.day for p in Lake(storage).files("raw", "messages")] == [1]
+
+
+def test_local_listing_is_ordered_and_shows_no_temporaries_or_linked_folders(
+    tmp_path: Path,
+) -> None:
+    """What every job's listing rests on: a folder's files by name, then its subfolders
+    by name; nothing hidden (a writer's temporaries), no folder reached through a link."""
+    storage = LocalStorage(tmp_path / "root")
+    for key in ("a/z.parquet", "a/b/y.parquet", "a/b/x.parquet", "a/c/w.parquet", "a/m.parquet"):
+        storage.put(key, b"12345")
+    (tmp_path / "root" / "a" / ".tmp-123-z.parquet").write_bytes(b"partial")
+    (tmp_path / "root" / "a" / ".hidden").mkdir()
+    (tmp_path / "root" / "a" / ".hidden" / "v.parquet").write_bytes(b"x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "u.parquet").write_bytes(b"x")
+    (tmp_path / "root" / "a" / "link").symlink_to(outside, target_is_directory=True)
+
+    listed = list(storage.iter_objects("a"))
+
+    assert [o.key for o in listed] == [
+        "a/m.parquet", "a/z.parquet", "a/b/x.parquet", "a/b/y.parquet", "a/c/w.parquet",
+    ]  # fmt: skip
+    assert {o.size for o in listed} == {5}
+    assert [o.key for o in storage.iter_objects("a/m.parquet")] == ["a/m.parquet"]
+    assert list(storage.iter_objects("missing")) == []
+    assert [o.key for o in storage.iter_objects()] == [o.key for o in listed]

@@ -92,14 +92,7 @@ class LocalStorage:
             return
         if not base.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
-                full = Path(dirpath) / name
-                key = full.relative_to(self._root).as_posix()
-                yield ObjectInfo(key, full.stat().st_size)
+        yield from _walk(str(base), len(str(self._root)) + 1)
 
     def iter_folders(self, prefix: str) -> Iterator[str]:
         """The folder names directly under ``prefix`` (one level, sorted)."""
@@ -116,6 +109,26 @@ class LocalStorage:
     def stale_temporaries(self) -> list[Path]:
         """Leftovers of writers that crashed mid-write (invisible, safe to delete)."""
         return sorted(self._root.rglob(".tmp-*")) if self._root.exists() else []
+
+
+def _walk(folder: str, cut: int) -> Iterator[ObjectInfo]:
+    """Visible files under ``folder``, keys relative to the root (``cut`` characters of
+    path dropped): a folder's files by name, then its subfolders by name, depth first.
+
+    ``os.scandir`` and plain strings instead of ``os.walk`` and ``pathlib``: the daily
+    jobs list the whole raw zone, 90k files at 1,000 orgs and a month, and building two
+    Path objects per file was most of the listing time (2026-12-03).
+    """
+    with os.scandir(folder) as scan:
+        entries = sorted((e for e in scan if not e.name.startswith(".")), key=lambda e: e.name)
+    folders = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):  # as os.walk: links to folders not followed
+            folders.append(entry.path)
+        elif entry.is_file(follow_symlinks=True):
+            yield ObjectInfo(entry.path[cut:].replace(os.sep, "/"), entry.stat().st_size)
+    for path in folders:
+        yield from _walk(path, cut)
 
 
 def _fsync_dir(path: Path) -> None:
