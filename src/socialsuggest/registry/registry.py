@@ -445,16 +445,7 @@ class Registry:
         """Every registered model of ``family``, all pages (MLflow pages by 100: one page
         silently capped serving and GDPR flagging at 100 orgs), aliases and tags included."""
         filter_string = f"name LIKE '{family}.%'" if family else None
-        found: list[Any] = []
-        token = None
-        while True:
-            page = self.client.search_registered_models(
-                filter_string=filter_string, max_results=page_size, page_token=token
-            )
-            found.extend(page)
-            token = page.token
-            if not token:
-                return found
+        return _all_pages(self.client.search_registered_models, filter_string, page_size)
 
     def models(self, family: str | None = None) -> list[str]:
         return sorted(m.name for m in self.registered(family))
@@ -664,16 +655,8 @@ class Registry:
         """
         if not ORG_PATTERN.fullmatch(org):
             raise ValueError(f"org: {org!r} is not an org id ({ORG_PATTERN.pattern})")
-        found: list[ModelVersion] = []
-        token = None
-        while True:
-            page = self.client.search_model_versions(
-                f"name LIKE '%.{org}'", max_results=page_size, page_token=token
-            )
-            found.extend(mv for mv in page if mv.name.split(".", 1)[-1] == org)
-            token = page.token
-            if not token:
-                return found
+        found = _all_pages(self.client.search_model_versions, f"name LIKE '%.{org}'", page_size)
+        return [mv for mv in found if mv.name.split(".", 1)[-1] == org]
 
     # ---- loading --------------------------------------------------------------------
     def load_version(self, info: VersionInfo) -> Any:
@@ -772,6 +755,19 @@ def _html(suite: str, success: bool, doc: Mapping[str, Any], rows: list[list[str
         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}</style>"
         f"<p>{html.escape(_verdict(suite, success, doc, rows))}</p>{table}\n"
     )
+
+
+def _all_pages(search: Any, filter_string: str | None, page_size: int) -> list[Any]:
+    """Every result of an MLflow registry search (models or versions), following the
+    page token: one page alone silently capped serving and GDPR flagging at 100 orgs."""
+    found: list[Any] = []
+    token = None
+    while True:
+        page = search(filter_string=filter_string, max_results=page_size, page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
 
 
 def _info(mv: ModelVersion) -> VersionInfo:
