@@ -120,8 +120,7 @@ def read_all_tag_events(lake: Lake, *, refresh: bool = False) -> EventsRead:
         _save_cache(lake, table)
     logger.info("tag events: %d files, %d read, %d rows from files gone or rewritten dropped",
                 len(listed), len(fresh), dropped)  # fmt: skip
-    events = table.select(EVENT_COLUMNS) if table.num_rows else _no_events()
-    return EventsRead(events, len(listed), len(fresh))
+    return EventsRead(table.select(EVENT_COLUMNS), len(listed), len(fresh))
 
 
 def _cache_schema_empty() -> pa.Table:
