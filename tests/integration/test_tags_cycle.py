@@ -42,6 +42,7 @@ from socialsuggest.registry import (
     MlflowServer,
     Registry,
     RegistryError,
+    VersionInfo,
     start_server,
 )
 from socialsuggest.serving.app import create_app
@@ -625,13 +626,31 @@ def test_an_archived_tag_is_switched_off_in_production_without_a_refit(
     }])  # fmt: skip
     orgs = [o.org for o in cycle.tags.orgs]  # type: ignore[union-attr]
     changed = RetrainPolicy(mode="changed")
-    outcomes = {o.org: o for o in train_and_publish(settings, registry, orgs, retrain=changed)}
+    loads: list[tuple[str, int]] = []
+    cycle_thread = threading.current_thread()
+    load_version = registry.load_version
+
+    def counted(info: VersionInfo) -> Any:
+        if threading.current_thread() is cycle_thread:  # not an earlier app's cache refresh
+            loads.append((info.name, info.version))
+        return load_version(info)
+
+    with pytest.MonkeyPatch.context() as patch:  # counts the calls, changes nothing
+        patch.setattr(registry, "load_version", counted)
+        outcomes = {o.org: o for o in train_and_publish(settings, registry, orgs, retrain=changed)}
     edited = outcomes.pop(org)
     assert edited.trained and not edited.refit and edited.promoted, edited
     assert all(o.fresh for o in outcomes.values()), outcomes
+    # production is downloaded once for the edit: the gate compares with that same copy
+    assert loads == [(name, before.version)], loads
     after = registry.version_by_alias(name, PRODUCTION)
     assert after is not None and after.version == edited.version != before.version
     assert after.tags["data_window.end"] == before.tags["data_window.end"]
+    # (registry tag keys spell "@" as "_at_")
+    bar = {k.replace("@", "_at_"): v for k, v in evaluate_model(model, test)["hybrid"].items()}
+    compared = {k[len("gate.production.") :]: v for k, v in after.tags.items()
+                if k.startswith("gate.production.")}  # fmt: skip
+    assert compared and compared == {k: f"{bar[k]:.4f}" for k in compared}, compared
     served = registry.load_version(after).model
     assert tag in served.archived and tag not in served.recent_tags
     assert np.array_equal(_dense(served.coef), _dense(model.coef))  # the same fit

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
-from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.models.tags import TagModel, TagModelConfig
 from socialsuggest.pipeline.publishing import (
     FINGERPRINT_TAG,
     OrgOutcome,
@@ -130,8 +130,11 @@ def _production_metrics(
     registry: Registry, production: VersionInfo, test: pd.DataFrame
 ) -> dict[str, float]:
     """Production's hybrid metrics on the candidate's own test window (same data)."""
-    python_model = registry.load_version(production)
-    metrics: dict[str, float] = evaluate_model(python_model.model, test)["hybrid"]
+    return _hybrid_metrics(registry.load_version(production).model, test)
+
+
+def _hybrid_metrics(model: TagModel, test: pd.DataFrame) -> dict[str, float]:
+    metrics: dict[str, float] = evaluate_model(model, test)["hybrid"]
     return metrics
 
 
@@ -165,7 +168,10 @@ def publish(
         return incumbent.reused
     before, erased = incumbent.before, incumbent.erased
     production = None
-    if before is not None and not erased:
+    edited_from = result.production_metrics
+    if before is not None and not erased and edited_from and edited_from[0] == before.version:
+        production = edited_from[1]  # the model this edit was made from, already scored
+    elif before is not None and not erased:
         try:
             production = _production_metrics(registry, before, result.test)
         except Exception as exc:  # a production artifact that no longer loads
@@ -366,4 +372,9 @@ def _archive_in_production(
     except Exception as exc:
         return OrgResult(org=org, ok=False, error=f"{type(exc).__name__}: {exc}", refit=False)
     window = (production.tags.get("data_window.start", ""), production.tags["data_window.end"])
-    return archive_in_model(org, model, examples, lifecycle, as_of=as_of, window=window)
+    result = archive_in_model(org, model, examples, lifecycle, as_of=as_of, window=window)
+    if result.ok and result.test is not None:
+        # what publishing compares the edit with: scored here, where production is loaded
+        # (publish would otherwise download and unpickle it a second time)
+        result.production_metrics = (production.version, _hybrid_metrics(model, result.test))
+    return result

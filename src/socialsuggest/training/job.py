@@ -40,6 +40,9 @@ class OrgResult:
     fingerprint: str = ""
     #: False: production's model with newly archived tags switched off, not refitted.
     refit: bool = True
+    #: For such an edit: (production's version, its hybrid metrics on this ``test``), so
+    #: publishing compares the two without downloading the model it was edited from again.
+    production_metrics: tuple[int, dict[str, float]] | None = None
 
     def flat_metrics(self) -> dict[str, float]:
         """``<mode>.<metric>`` for logging; NaNs dropped (MLflow refuses them)."""
