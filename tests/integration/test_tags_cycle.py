@@ -656,6 +656,12 @@ def test_an_archived_tag_is_switched_off_in_production_without_a_refit(
     assert np.array_equal(_dense(served.coef), _dense(model.coef))  # the same fit
     suggested = served.suggest(test, k=5, mode="hybrid")
     assert all(s.tag != tag for row in suggested for s in row)
+    # the next morning, nothing new: the edit is not made again (it keeps production's
+    # data window, so only its registered archived set tells that the tag is off)
+    again = {o.org: o for o in train_and_publish(settings, registry, orgs, retrain=changed)}
+    assert all(o.fresh for o in again.values()), again[org]
+    still = registry.version_by_alias(name, PRODUCTION)
+    assert still is not None and still.version == after.version
 
 
 def test_an_org_whose_candidate_was_rejected_waits_instead_of_refitting_the_same_data(

@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 from socialsuggest.models.tags import TagModelConfig
+from socialsuggest.processing.splits import archived_digest
 from socialsuggest.registry import VersionInfo
 from socialsuggest.registry.registry import ERASED_TAG
 from socialsuggest.training.policy import (
+    ARCHIVED_TAG,
     CONFIG_TAG,
     RetrainPolicy,
     config_sha,
@@ -130,6 +132,25 @@ def test_tags_archived_since_the_window_only_switch_them_off_in_production() -> 
     assert _decide(_production(), lifecycle=archived, rows=_rows(1000, 60))[0] == "train"
     before_window = _lifecycle("2026-09-01", "2026-10-15T10:00:00+00:00")
     assert _decide(_production(), lifecycle=before_window)[0] == "keep"
+
+
+def test_an_edit_that_switched_the_tag_off_is_not_edited_again_the_next_morning() -> None:
+    """An edit keeps production's data window, so the archive is still "since the window"
+    the next morning: the version's archived set says it is already off."""
+    archived = _lifecycle("2026-09-01", "2026-11-01T10:00:00+00:00")
+    edited = _production(**{ARCHIVED_TAG: archived_digest({"billing"})})
+    action, reason = _decide(edited, lifecycle=archived)
+    assert action == "keep" and reason.endswith("archived tags all off"), reason
+    before_it = _production(**{ARCHIVED_TAG: archived_digest(set())})
+    action, reason = _decide(before_it, lifecycle=archived)
+    assert (action, reason) == (
+        "archive",
+        "archived tags changed since v3 (1 archived now; 2.9% new)",
+    )
+    # an archive the version has not applied, whenever it was dated (a late event)
+    old_archive = _lifecycle("2026-09-01", "2026-10-15T10:00:00+00:00")
+    assert _decide(before_it, lifecycle=old_archive)[0] == "archive"
+    assert _decide(edited, lifecycle=old_archive)[0] == "keep"
 
 
 def test_a_model_without_a_data_window_or_config_tag_is_retrained() -> None:

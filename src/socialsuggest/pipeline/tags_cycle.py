@@ -54,7 +54,13 @@ from socialsuggest.training.fanout import (
 from socialsuggest.training.job import OrgResult, archive_in_model
 from socialsuggest.training.metrics import evaluate_model
 from socialsuggest.training.plots import training_plots
-from socialsuggest.training.policy import CONFIG_TAG, RetrainPolicy, config_sha, plan_retrain
+from socialsuggest.training.policy import (
+    ARCHIVED_TAG,
+    CONFIG_TAG,
+    RetrainPolicy,
+    config_sha,
+    plan_retrain,
+)
 
 log = logging.getLogger(__name__)
 FAMILY = "tags"
@@ -195,6 +201,7 @@ def publish(
             "dry_run": str(dry_run).lower(),
             FINGERPRINT_TAG: result.fingerprint,
             CONFIG_TAG: config_sha(result.model.config),
+            ARCHIVED_TAG: result.archived_digest,
         }
         if erased:
             candidate.extra_tags["replaces_erased_data_model"] = "true"

@@ -11,6 +11,8 @@ offline metrics.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import date, datetime
 
 import pandas as pd
@@ -117,6 +119,12 @@ def load_tag_lifecycle(lake: Lake, org: str | None = None) -> pd.DataFrame:
     out["created_at"] = created.reindex(last.index)
     out["archived_at"] = last["at"].where(last["action"] == "archived")
     return out.reset_index()[columns].sort_values(["org_id", "tag"]).reset_index(drop=True)
+
+
+def archived_digest(tags: Iterable[str]) -> str:
+    """sha256 of a set of archived tags: what a registered version has switched off, in
+    a fixed-size registry tag, so the retrain policy can tell whether it is still current."""
+    return hashlib.sha256("\x1f".join(sorted(tags)).encode()).hexdigest()
 
 
 def archived_tags(lifecycle: pd.DataFrame, org: str, as_of: datetime) -> set[str]:

@@ -19,7 +19,13 @@ from datetime import datetime
 import pandas as pd
 
 from socialsuggest.models.tags import TagModel, TagModelConfig
-from socialsuggest.processing.splits import VALID_FRAC, archived_tags, newest, time_split
+from socialsuggest.processing.splits import (
+    VALID_FRAC,
+    archived_digest,
+    archived_tags,
+    newest,
+    time_split,
+)
 from socialsuggest.training.metrics import evaluate_model
 
 
@@ -43,6 +49,9 @@ class OrgResult:
     #: For such an edit: (production's version, its hybrid metrics on this ``test``), so
     #: publishing compares the two without downloading the model it was edited from again.
     production_metrics: tuple[int, dict[str, float]] | None = None
+    #: ``archived_digest`` of the tags this model has switched off: registered with the
+    #: version, so tomorrow's policy edits it again only if that set has changed.
+    archived_digest: str = ""
 
     def flat_metrics(self) -> dict[str, float]:
         """``<mode>.<metric>`` for logging; NaNs dropped (MLflow refuses them)."""
@@ -155,6 +164,7 @@ def _candidate(
         seconds=time.perf_counter() - started,
         fingerprint=fingerprint(examples, archived, model.config),
         refit=refit,
+        archived_digest=archived_digest(archived),
     )
 
 

@@ -17,7 +17,9 @@ When the only change is tags archived since the window, nothing needs learning: 
 production model with those tags switched off (``TagModel.with_archived``) is evaluated
 and published as a new version ("stops suggesting archived ones") at the cost of a
 registration, not a training. On the synthetic lakes a third of the orgs archive a tag
-on a given day, and those were most of the increment's cost.
+on a given day, and those were most of the increment's cost. Each version records the
+archived set it has switched off (``ARCHIVED_TAG``): the edit keeps production's data
+window, so "archived since the window" alone would edit it again every morning.
 
 An org with no production model whose latest candidate the model gates rejected is not
 refitted on the same data either: the same rules are read against that candidate, and
@@ -44,7 +46,7 @@ import pandas as pd
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
-from socialsuggest.processing.splits import load_tag_lifecycle
+from socialsuggest.processing.splits import archived_digest, load_tag_lifecycle
 from socialsuggest.registry import PRODUCTION, Registry, code_version, model_name
 from socialsuggest.registry.registry import VersionInfo
 
@@ -54,6 +56,11 @@ RetrainMode = Literal["changed", "all"]
 #: the latest candidate was rejected on data that has not changed enough to retry.
 Action = Literal["train", "archive", "keep", "wait"]
 CONFIG_TAG = "model.config_sha"  # which TagModelConfig trained the version
+#: ``archived_digest`` of the tags a version has switched off. An edit keeps production's
+#: data window, so "archived after the window" alone stayed true after the edit and the
+#: org was edited again every morning (a new version a day, since its data grew) until
+#: its next refit.
+ARCHIVED_TAG = "model.archived_sha"
 
 
 def config_sha(config: object) -> str:
@@ -147,6 +154,16 @@ def why_retrain(
         )
     if stale:
         return "train", stale
+    applied = production.tags.get(ARCHIVED_TAG)
+    if applied is not None:
+        now = set(lifecycle.loc[lifecycle["archived_at"] <= _utc(as_of), "tag"].astype(str))
+        if archived_digest(now) != applied:
+            return "archive", (
+                f"archived tags changed since v{production.version} "
+                f"({len(now)} archived now; {share:.1%} new)"
+            )
+        return "keep", f"fresh: {share:.1%} new examples, archived tags all off"
+    # a version registered before it carried its archived set
     window_end = _utc(production.tags["data_window.end"])
     archived = int((lifecycle["archived_at"] > window_end).sum())
     if archived:
@@ -154,7 +171,7 @@ def why_retrain(
     return "keep", f"fresh: {share:.1%} new examples, no tag created or archived"
 
 
-def _utc(text: str) -> pd.Timestamp:
+def _utc(text: str | datetime) -> pd.Timestamp:
     stamp = pd.Timestamp(text)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
 
