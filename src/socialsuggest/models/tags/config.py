@@ -67,6 +67,15 @@ class TagModelConfig:
     #: sklearn class_weight for each per-tag model. None keeps probabilities comparable
     #: across tags, which the cross-tag ranking needs.
     class_weight: Literal["balanced"] | None = None
+    #: Per-tag negative subsampling (``linear.training_rows``): each tag is fitted on its
+    #: positives and max(this x positives, ``min_negatives``) negatives, the
+    #: ``hard_negative_share`` of them the most similar to the positives, the rest a
+    #: weighted uniform draw. None = every negative.
+    negatives_per_positive: float | None = None
+    #: The fewest negatives a subsampled tag keeps; below it every negative is used.
+    min_negatives: int = 2000
+    #: Share of the kept negatives chosen by similarity rather than drawn at random.
+    hard_negative_share: float = 0.8
     #: Suggestions shown per message.
     k: int = 3
     #: Half-life in days of the usage decay that orders the org's recent tags: a tag
@@ -121,6 +130,12 @@ class TagModelConfig:
             raise ValueError("gate_cv_below must be >= 0")
         if self.max_examples is not None and self.max_examples < 10:
             raise ValueError(f"max_examples must be None or >= 10, got {self.max_examples}")
+        if self.negatives_per_positive is not None and self.negatives_per_positive <= 0:
+            raise ValueError("negatives_per_positive must be None or > 0")
+        if self.min_negatives < 1:
+            raise ValueError("min_negatives must be >= 1")
+        if not 0 <= self.hard_negative_share <= 1:
+            raise ValueError("hard_negative_share must be in [0, 1]")
         if self.C <= 0:
             raise ValueError("C must be > 0")
         if self.k < 1:
