@@ -45,6 +45,8 @@ PROFILES = {
         ["serving_latency.py"],
         # one day's preprocessing at 1,000 orgs with and without the tag-event cache (~15 min)
         ["preprocess_increment.py", "--messages", "30000", "--orgs", "1000"],
+        # what an archive-only edit costs to publish (~12 min)
+        ["archive_edits.py", "--orgs", "40", "--messages", "40000", "--rounds", "4"],
         # 2 cores: the 1M point takes ~45 min, 1,000 orgs ~35 min a cycle (publishing)
         [
             "scale_cycle.py",
