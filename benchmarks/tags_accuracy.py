@@ -329,6 +329,10 @@ def main() -> None:
         ),
         # the 2026-12-01 (second) change reverted: thin tags judged on validation alone
         "ours gate_cv_folds=0 (was 3)": replace(default, gate_cv_folds=0),
+        # the 2026-12-04 change reverted: every negative of every tag fitted
+        f"ours negatives_per_positive=None (was {default.negatives_per_positive:g})": replace(
+            default, negatives_per_positive=None
+        ),
         # not a candidate default: what the AUC gate costs on this data set's ranking
         "ours auc_lower_bound=0 (gate off)": replace(default, auc_lower_bound=0.0),
     }

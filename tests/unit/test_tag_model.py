@@ -680,7 +680,7 @@ def test_negative_subsampling_keeps_positives_the_closest_negatives_and_the_nega
     from socialsuggest.models.tags.linear import training_rows
 
     x, y = _cooking_matrix(cooking, model)
-    assert training_rows(x, y, CONFIG) == (None, None)  # off by default
+    assert training_rows(x, y, replace(CONFIG, negatives_per_positive=None)) == (None, None)
     config = replace(CONFIG, negatives_per_positive=2.0, min_negatives=300,
                      hard_negative_share=0.5)  # fmt: skip
     rows, weights = training_rows(x, y, config)
@@ -717,7 +717,7 @@ def test_a_subsampled_model_ranks_about_as_well_as_the_full_fit(
     as the fit on every row (measured: 0.590 vs 0.581); 300 (a tenth) falls behind (0.551).
     Word features only, for speed."""
     train, valid, test = cooking
-    words = replace(CONFIG, char_ngrams=None)
+    words = replace(CONFIG, char_ngrams=None, negatives_per_positive=None)
 
     def ndcg(config: TagModelConfig) -> float:
         fitted = TagModel.fit(train, valid, config)
