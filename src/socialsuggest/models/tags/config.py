@@ -70,12 +70,13 @@ class TagModelConfig:
     #: Per-tag negative subsampling (``linear.training_rows``): each tag is fitted on its
     #: positives and max(this x positives, ``min_negatives``) negatives, the
     #: ``hard_negative_share`` of them the most similar to the positives, the rest a
-    #: weighted uniform draw. None = every negative. Measured 2026-12-04 (2 threads, same
-    #: machine, against None): training 49 -> 22 s on cooking, 41 -> 21 se_biology,
-    #: 19 -> 10 se_crypto, unchanged on the small tweet sets (few negatives to drop); hybrid
-    #: NDCG@3 -0.004, -0.003, +0.001, 0.000, +0.001. 10 negatives a positive with 1,000
-    #: at least and half of them hard cost -0.008 to -0.013 on the StackExchange sets;
-    #: 50 / 3,000 was no better than 30 / 2,000 and fits more rows on large orgs.
+    #: weighted uniform draw. None = every negative. Against None in the same run
+    #: (``tags_accuracy.md``, 2026-12-04, 2 threads): training 36 -> 16 s on cooking,
+    #: 34 -> 20 se_biology, 19 -> 11 se_crypto, 5.0 -> 4.1 and 8.3 -> 6.9 on the tweet
+    #: sets (few negatives to drop); hybrid NDCG@3 -0.004, -0.003, +0.001, 0.000, +0.001.
+    #: 10 negatives a positive with 1,000 at least and half of them hard cost -0.008 to
+    #: -0.013 on the StackExchange sets; 50 / 3,000 was no better than 30 / 2,000 and
+    #: fits more rows on large orgs.
     negatives_per_positive: float | None = 30.0
     #: The fewest negatives a subsampled tag keeps; below it every negative is used.
     min_negatives: int = 2000
