@@ -40,7 +40,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from common import log_report, machine, settings_for
+from common import log_report, machine, say, settings_for
 from socialsuggest.config import Settings
 from socialsuggest.ingest import ingest_events, ingest_paths
 from socialsuggest.lake import Lake
@@ -71,10 +71,6 @@ BREAKDOWN = [
     ("  integration tags written", "tag_version", "registry"),
     ("  staging + production aliases", "set_alias", "registry"),
 ]
-
-
-def say(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 def reload_variant() -> Any:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from pathlib import Path
 
 from socialsuggest.config import Settings, load_settings
+
+
+def say(message: str) -> None:
+    """A progress line stamped with the wall-clock time (long runs are read beside logs)."""
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 def settings_for(home: Path) -> Settings:

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import scale_cycle
-from common import log_report, machine, settings_for
+from common import log_report, machine, say, settings_for
 from socialsuggest.config import Settings
 from socialsuggest.ingest import ingest_paths
 from socialsuggest.lake import Lake
@@ -44,10 +44,6 @@ from socialsuggest.processing.tags import STATE_KEY, preprocess_tags
 from socialsuggest.sampledata import generate
 
 REPORTS = Path(__file__).parent / "reports"
-
-
-def say(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 def main() -> None:

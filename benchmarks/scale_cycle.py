@@ -40,7 +40,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from common import log_report, machine, settings_for
+from common import log_report, machine, say, settings_for
 from socialsuggest.config import Settings
 from socialsuggest.ingest import ingest_paths
 from socialsuggest.lake import Lake
@@ -59,10 +59,6 @@ END = date(2026, 11, 1)
 DAYS = 30
 #: The default model under another fingerprint (no org's vocabulary reaches the cap).
 SAME_MODEL = TagModelConfig(max_features=99_999)
-
-
-def say(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 @dataclass
