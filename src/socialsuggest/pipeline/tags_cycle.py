@@ -175,15 +175,16 @@ def publish(
     before, erased = incumbent.before, incumbent.erased
     production = None
     edited_from = result.production_metrics
-    if before is not None and not erased and edited_from and edited_from[0] == before.version:
-        production = edited_from[1]  # the model this edit was made from, already scored
-    elif before is not None and not erased:
-        try:
-            production = _production_metrics(registry, before, result.test)
-        except Exception as exc:  # a production artifact that no longer loads
-            # cannot be the bar to clear: the candidate is judged on its own gates
-            log.warning("%s v%s does not load (%s): not compared", name, before.version,
-                        type(exc).__name__)  # fmt: skip
+    if before is not None and not erased:
+        if edited_from and edited_from[0] == before.version:
+            production = edited_from[1]  # the model this edit was made from, already scored
+        else:
+            try:
+                production = _production_metrics(registry, before, result.test)
+            except Exception as exc:  # a production artifact that no longer loads
+                # cannot be the bar to clear: the candidate is judged on its own gates
+                log.warning("%s v%s does not load (%s): not compared", name, before.version,
+                            type(exc).__name__)  # fmt: skip
     gate = model_gate(
         enabled_tags=result.summary["n_enabled"],
         candidate=result.metrics["hybrid"],

@@ -127,9 +127,11 @@ def archived_digest(tags: Iterable[str]) -> str:
     return hashlib.sha256("\x1f".join(sorted(tags)).encode()).hexdigest()
 
 
-def archived_tags(lifecycle: pd.DataFrame, org: str, as_of: datetime) -> set[str]:
-    """Tags of ``org`` archived at ``as_of`` (serving and training drop them)."""
-    rows = lifecycle[(lifecycle["org_id"] == org) & lifecycle["archived_at"].notna()]
+def archived_tags(lifecycle: pd.DataFrame, org: str | None, as_of: datetime) -> set[str]:
+    """Tags of ``org`` archived at ``as_of`` (serving and training drop them); ``org``
+    None: ``lifecycle`` is already one org's rows."""
+    mine = lifecycle if org is None else lifecycle[lifecycle["org_id"] == org]
+    rows = mine[mine["archived_at"].notna()]
     when = pd.Timestamp(as_of)
     if when.tzinfo is None:
         when = when.tz_localize("UTC")

@@ -46,7 +46,7 @@ import pandas as pd
 from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
-from socialsuggest.processing.splits import archived_digest, load_tag_lifecycle
+from socialsuggest.processing.splits import archived_digest, archived_tags, load_tag_lifecycle
 from socialsuggest.registry import PRODUCTION, Registry, code_version, model_name
 from socialsuggest.registry.registry import VersionInfo
 
@@ -156,7 +156,7 @@ def why_retrain(
         return "train", stale
     applied = production.tags.get(ARCHIVED_TAG)
     if applied is not None:
-        now = set(lifecycle.loc[lifecycle["archived_at"] <= _utc(as_of), "tag"].astype(str))
+        now = archived_tags(lifecycle, None, as_of)  # the set the job would switch off
         if archived_digest(now) != applied:
             return "archive", (
                 f"archived tags changed since v{production.version} "
@@ -171,7 +171,7 @@ def why_retrain(
     return "keep", f"fresh: {share:.1%} new examples, no tag created or archived"
 
 
-def _utc(text: str | datetime) -> pd.Timestamp:
+def _utc(text: str) -> pd.Timestamp:
     stamp = pd.Timestamp(text)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
 
