@@ -593,6 +593,27 @@ def test_pruning_nothing_keeps_every_weight() -> None:
         TagModelConfig(prune_below=-1)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("below", [0.0, 0.05])
+def test_pruning_built_by_column_equals_the_plain_definition(order: str, below: float) -> None:
+    """``_pruned`` assembles CSR column by column for speed; it must still be exactly
+    "every weight with |w| >= below, in CSR", for either memory layout it is given."""
+    import scipy.sparse as sp
+
+    from socialsuggest.models.tags.model import _pruned
+
+    rng = np.random.default_rng(0)
+    coef = (rng.standard_normal((300, 17)) * 0.05).astype(np.float32)
+    coef[rng.random(coef.shape) < 0.7] = 0
+    coef[:, 5] = 0  # a tag with no weight left
+    coef = np.asarray(coef, order=order)
+    got = _pruned(coef, below)
+    expected = np.where(np.abs(coef) >= below, coef, 0) if below else coef
+    assert sp.isspmatrix_csr(got) and got.dtype == np.float32 and got.has_sorted_indices
+    assert got.nnz == np.count_nonzero(expected)
+    np.testing.assert_array_equal(got.toarray(), expected)
+
+
 def test_word_features_are_stemmed_and_the_tokenizer_survives_pickling() -> None:
     from socialsuggest.models.tags.features import StemmingTokenizer
 

@@ -120,10 +120,12 @@ def fit_tags(
 
     Returns (coef of shape (n_features, n_tags) as float32, intercepts): the transposed,
     single-precision layout halves the pickled size and makes ``x @ coef`` one sparse-dense
-    product for all tags.
+    product for all tags. Column-major (``order="F"``): each tag's weights land in one
+    contiguous column; row-major, every write touched a cache line per feature, which
+    took 2.6 of cooking's 24 single-thread training seconds (2026-12-04).
     """
     n_tags = y.shape[1]
-    coef = np.zeros((x.shape[1], n_tags), dtype=np.float32)
+    coef = np.zeros((x.shape[1], n_tags), dtype=np.float32, order="F")
     intercept = np.zeros(n_tags, dtype=float)
     if n_tags == 0:
         return coef, intercept

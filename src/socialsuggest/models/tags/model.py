@@ -309,7 +309,7 @@ class TagModel:
         thin, thick = np.flatnonzero(thin_mask), np.flatnonzero(~thin_mask)
         # without the refit a thin tag is served as fitted on train, like the others
         first = thick if refit else np.arange(n_tags)
-        coef = np.zeros((x_train.shape[1], n_tags), dtype=np.float32)
+        coef = np.zeros((x_train.shape[1], n_tags), dtype=np.float32, order="F")
         self.intercept = np.zeros(n_tags)
         coef[:, first], self.intercept[first] = fit_tags(x_train, y_train[:, first], self.config)
         x_all = sp.vstack([x_train, x_valid], format="csr") if refit or thin.size else None
@@ -369,7 +369,7 @@ class TagModel:
         mean.
         """
         scores: FloatArray = np.full(y_all.shape, -np.inf)
-        coef_sum = np.zeros((x_all.shape[1], y_all.shape[1]), dtype=np.float32)
+        coef_sum = np.zeros((x_all.shape[1], y_all.shape[1]), dtype=np.float32, order="F")
         intercept_sum = np.zeros(y_all.shape[1])
         n_fits = np.zeros(y_all.shape[1])
         for held in np.array_split(np.arange(len(y_all)), self.config.gate_cv_folds):
@@ -402,7 +402,7 @@ class TagModel:
             return
         y_all = np.vstack([y_train, y_valid])[:, cols]
         coef, intercept = fit_tags(x_all, y_all, self.config)
-        dense = _dense(self.coef)
+        dense = _dense_columns(self.coef)
         dense[:, cols] = coef
         self.coef = _pruned(dense, self.config.prune_below)
         self.intercept[cols] = intercept
@@ -604,9 +604,20 @@ def fit_calibration(scores: FloatArray, y: npt.NDArray[np.bool_]) -> tuple[float
 
 
 def _pruned(coef: npt.NDArray[np.float32], below: float) -> sp.csr_matrix:
-    """``coef`` with the weights under ``below`` in absolute value dropped, as CSR."""
-    kept = np.where(np.abs(coef) >= below, coef, np.float32(0)) if below > 0 else coef
-    return sp.csr_matrix(kept, dtype=np.float32)
+    """``coef`` with the weights under ``below`` in absolute value dropped, as CSR.
+
+    Built column by column (CSC, then converted): the weights are assembled
+    column-major, and scipy's dense-to-CSR path scans them row-major, a cache line per
+    weight; with a masked copy of the whole matrix besides, that took 2.1 of cooking's
+    24 single-thread training seconds.
+    """
+    by_tag = np.asfortranarray(coef, dtype=np.float32).T  # C-contiguous (n_tags, n_features)
+    keep = np.abs(by_tag) >= below if below > 0 else by_tag != 0
+    tag, feature = np.nonzero(keep)  # grouped by tag, features ascending within a tag
+    indptr = np.zeros(by_tag.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(tag, minlength=by_tag.shape[0]), out=indptr[1:])
+    csc = sp.csc_matrix((by_tag[tag, feature], feature, indptr), shape=coef.shape)
+    return csc.tocsr()
 
 
 def _linear_scores(x: sp.csr_matrix, coef: Any, intercept: FloatArray) -> FloatArray:
@@ -616,6 +627,13 @@ def _linear_scores(x: sp.csr_matrix, coef: Any, intercept: FloatArray) -> FloatA
 
 def _dense(matrix: Any) -> npt.NDArray[np.float32]:
     return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float32)
+
+
+def _dense_columns(coef: Any) -> npt.NDArray[np.float32]:
+    """``coef`` as a writable column-major array, for replacing whole tags' columns."""
+    if sp.issparse(coef):
+        return np.asarray(coef.toarray(order="F"), dtype=np.float32)
+    return np.array(coef, dtype=np.float32, order="F")
 
 
 def _row_logits(coef: Any, columns: list[int], weights: FloatArray) -> FloatArray:
