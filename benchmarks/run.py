@@ -37,6 +37,7 @@ PROFILES = {
         ["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"],
         ["tags_accuracy.py"],
         ["tags_learning_curve.py"],
+        ["tags_gap.py"],
         ["privacy_forget.py"],
         ["hashtags_accuracy.py"],
         ["replies_accuracy.py"],
