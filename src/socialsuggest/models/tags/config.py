@@ -34,6 +34,9 @@ class TagModelConfig:
     #: Per-tag loss. ``squared_hinge`` (a linear SVM, L2 loss) ranks better across tags
     #: than ``logistic`` and fits in half the time (cooking NDCG@3 0.653 vs 0.616, 14 vs
     #: 29 s, stemmed); its margins become probabilities through one calibration per org.
+    #: Not everywhere: on short tweets it is what we trail the plain LogisticRegression
+    #: baseline by (``tags_gap.md``, its SVM step: +0.021 to +0.025 NDCG@3 on the
+    #: StackExchange sets, -0.009 on tw_covid19, -0.002 on tw_grammys).
     loss: Literal["squared_hinge", "logistic"] = "squared_hinge"
     #: Inverse L2 strength of each per-tag model (the SVM: se_biology NDCG@3 0.459 at
     #: 0.3, 0.455 at 0.5, 0.449 at 1; the logistic loss wanted 10).
