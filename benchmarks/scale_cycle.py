@@ -11,8 +11,9 @@ For each grid point, on a fresh lake and a fresh MLflow server (real ones):
 * **full**: the sample's first 29 days are ingested, then the tag cycle runs from an
   empty processed zone: Spark preprocessing of every partition, training of every
   org in the local process pool, gates, registration and promotion of each org;
-* **increment**: the held-back 30th day is ingested and the same cycle runs again,
-  as the scheduled retrain the next morning does;
+* **increment**: the held-back 30th day (its messages and its tag events: the tags
+  created and archived that day) is ingested and the same cycle runs again, as the
+  scheduled retrain the next morning does;
 * with ``--compare-engines``: training only (no publishing), every org, once in the
   local pool and once with Spark ``groupBy(org).applyInPandas`` (``local[2]``).
 
@@ -203,10 +204,40 @@ def compare_engines(settings: Settings, spark: Any, config: TagModelConfig) -> d
 
 
 def sample_files(sample: Path) -> tuple[list[Path], list[Path]]:
-    """All files but the newest day's, and the newest day's (the increment)."""
+    """All files but the newest day's, and the newest day's (the increment).
+
+    The generator writes every tag event (created, archived) to one file; it is split
+    here by each event's day, into files beside the sample, so the increment brings that
+    day's new and archived tags as a real morning does. Before 2026-12-04 the whole file
+    went with the full cycle: its models already had day 30's archived tags off, and
+    the increment never had a real archive-only edit or a new tag to react to.
+    """
     files = sorted(sample.rglob("*.jsonl"))
     last = max(p.stem for p in files if p.parent.name == "messages")
-    return [p for p in files if p.stem != last], [p for p in files if p.stem == last]
+    events = [p for p in files if p.name == "tag_events.jsonl"]
+    files = [p for p in files if p not in events]
+    history = [p for p in files if p.stem != last]
+    newest = [p for p in files if p.stem == last]
+    if events:
+        before, on_last = _split_events(events, last, sample.parent / f"{sample.name}-events")
+        history.append(before)
+        newest.append(on_last)
+    return history, newest
+
+
+def _split_events(events: list[Path], last: str, out: Path) -> tuple[Path, Path]:
+    """The tag events before day ``last`` (YYYY-MM-DD, UTC) and on it, as two files."""
+    out.mkdir(parents=True, exist_ok=True)
+    before, on_last = out / "history" / "tag_events.jsonl", out / last / "tag_events.jsonl"
+    for path in (before, on_last):
+        path.parent.mkdir(exist_ok=True)
+    with before.open("w") as early, on_last.open("w") as late:
+        for path in events:
+            with path.open() as lines:
+                for line in lines:
+                    day = str(json.loads(line).get("at", ""))[:10] if line.strip() else ""
+                    (late if day >= last else early).write(line)
+    return before, on_last
 
 
 def measure(point: Point, work: Path, args: argparse.Namespace) -> None:
