@@ -119,6 +119,9 @@ class Point:
     note: str = ""
     #: ``TagModelConfig.max_examples`` of the run; None: no cap (points before 2026-12-02)
     max_examples: int | None = None
+    #: day 30's tag events came with the increment (``sample_files``, since 03d6e52);
+    #: False: every tag event was ingested in the full cycle
+    day_events_in_increment: bool = False
 
     @property
     def label(self) -> str:
@@ -403,10 +406,7 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
         "  candidate the gates rejected *waits* until the same staleness rules hold for that",
         "  candidate, instead of being refitted on the same data every morning);",
         "  *increment, all* = the same increment with every org retrained (`retrain=all`).",
-        "  Day 30's tag events (tags archived or created that day) come with the increment",
-        "  since commit 03d6e52; points measured on or before 2026-12-04 ingested every tag",
-        "  event in the full cycle, so their increment had no real archived or new tag to",
-        "  react to (the archive edits they show are the bug d091fa0 fixed: see the notes).",
+        *_events_text(points),
         "",
         "## Seconds per step",
         "",
@@ -511,6 +511,23 @@ def save_points(points: list[Point], path: Path) -> None:
     path.write_text(json.dumps(rows, indent=1) + "\n")
 
 
+def _events_text(points: list[Point]) -> list[str]:
+    """Which points' increment brought day 30's tag events (see ``sample_files``)."""
+    new = [p.label for p in points if p.day_events_in_increment]
+    old = [p.label for p in points if not p.day_events_in_increment]
+    lines = [
+        "  Day 30's tag events (tags archived or created that day) come with the increment",
+        f"  since commit 03d6e52 ({'; '.join(new) or 'no point here yet'}).",
+    ]
+    if old:
+        lines += [
+            f"  The other points ({'; '.join(old)}) ingested every tag event in the full",
+            "  cycle: their increment had no real archived or new tag to react to (the",
+            "  archive edits they show are the bug d091fa0 fixed: see the notes).",
+        ]
+    return lines
+
+
 def load_points(path: Path) -> list[Point]:
     if not path.is_file():
         return []
@@ -551,7 +568,8 @@ def main() -> None:
     for item in grid:
         messages, orgs = (int(x) for x in item.lower().split("x"))
         point = Point(messages=messages, orgs=orgs, command=command,
-                      measured_on=date.today().isoformat())  # fmt: skip
+                      measured_on=date.today().isoformat(),
+                      day_events_in_increment=True)  # fmt: skip
         work = (args.keep or Path(tempfile.mkdtemp(prefix="scale-"))) / item
         try:
             measure(point, work, args)
