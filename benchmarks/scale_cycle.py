@@ -230,10 +230,9 @@ def sample_files(sample: Path) -> tuple[list[Path], list[Path]]:
 
 def _split_events(events: list[Path], last: str, out: Path) -> tuple[Path, Path]:
     """The tag events before day ``last`` (YYYY-MM-DD, UTC) and on it, as two files."""
-    out.mkdir(parents=True, exist_ok=True)
     before, on_last = out / "history" / "tag_events.jsonl", out / last / "tag_events.jsonl"
     for path in (before, on_last):
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     with before.open("w") as early, on_last.open("w") as late:
         for path in events:
             with path.open() as lines:

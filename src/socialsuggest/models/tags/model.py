@@ -402,7 +402,7 @@ class TagModel:
             return
         y_all = np.vstack([y_train, y_valid])[:, cols]
         coef, intercept = fit_tags(x_all, y_all, self.config)
-        dense = _dense_columns(self.coef)
+        dense = _dense(self.coef, order="F")
         dense[:, cols] = coef
         self.coef = _pruned(dense, self.config.prune_below)
         self.intercept[cols] = intercept
@@ -625,15 +625,10 @@ def _linear_scores(x: sp.csr_matrix, coef: Any, intercept: FloatArray) -> FloatA
     return _dense(x.astype(np.float32) @ coef).astype(float) + intercept
 
 
-def _dense(matrix: Any) -> npt.NDArray[np.float32]:
-    return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float32)
-
-
-def _dense_columns(coef: Any) -> npt.NDArray[np.float32]:
-    """``coef`` as a writable column-major array, for replacing whole tags' columns."""
-    if sp.issparse(coef):
-        return np.asarray(coef.toarray(order="F"), dtype=np.float32)
-    return np.array(coef, dtype=np.float32, order="F")
+def _dense(matrix: Any, order: Literal["C", "F"] = "C") -> npt.NDArray[np.float32]:
+    """``matrix`` as a float32 array; ``order="F"`` for replacing whole tags' columns."""
+    dense = matrix.toarray(order=order) if sp.issparse(matrix) else matrix
+    return np.asarray(dense, dtype=np.float32, order=order)
 
 
 def _row_logits(coef: Any, columns: list[int], weights: FloatArray) -> FloatArray:
