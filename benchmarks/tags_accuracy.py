@@ -324,8 +324,10 @@ def main() -> None:
     other_char = None if default.char_ngrams else (2, 5)
     ablations = {
         f"ours char_ngrams={other_char}": replace(default, char_ngrams=other_char),
-        "ours loss=logistic C=10 (was squared_hinge C=0.3)": replace(
-            default, loss="logistic", C=10.0
+        # the 2026-12-04 (third) change reverted: the SVM for every org
+        "ours choose_learner=False (SVM only)": replace(default, choose_learner=False),
+        "ours loss=logistic C=10 (was squared_hinge C=0.3), no choice": replace(
+            default, loss="logistic", C=10.0, choose_learner=False
         ),
         # the 2026-12-01 (second) change reverted: thin tags judged on validation alone
         "ours gate_cv_folds=0 (was 3)": replace(default, gate_cv_folds=0),

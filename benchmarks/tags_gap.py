@@ -50,6 +50,7 @@ def steps(default: TagModelConfig) -> list[tuple[str, TagModelConfig]]:
         negatives_per_positive=None,
         prune_below=0.0,
         use_metadata=False,
+        choose_learner=False,
     )
     changes: list[tuple[str, tuple[str, ...]]] = [
         ("+ AUC gate (out of fold for thin tags)", ("auc_lower_bound", "gate_cv_folds")),
@@ -58,7 +59,8 @@ def steps(default: TagModelConfig) -> list[tuple[str, TagModelConfig]]:
         ("+ char 3-5-grams (50k per vocabulary)", ("char_ngrams", "max_features")),
         ("+ L2-loss SVM, C=0.3 (was logistic, C=10)", ("loss", "C")),
         ("+ negative subsampling", ("negatives_per_positive",)),
-        ("+ pruning, metadata = our default", ("prune_below", "use_metadata")),
+        ("+ pruning, metadata", ("prune_below", "use_metadata")),
+        ("+ learner chosen per org on validation = our default", ("choose_learner",)),
     ]
     out = [("ours configured like the baseline", start)]
     config = start

@@ -191,6 +191,19 @@ def test_runs_hold_metrics_params_and_plots(cycle: CycleSummary, registry: Regis
         assert f"{mode}.ndcg_at_3" in metrics and f"{mode}.hit_rate_at_3" in metrics
     assert metrics["hybrid.hit_rate_at_3"] >= metrics["model.hit_rate_at_3"] - 0.05
     assert "C" in run.data.params and "auc_lower_bound" in run.data.params
+    # which learner the org's validation chose, and what each candidate scored there
+    params = run.data.params
+    assert params["choose_learner"] == "True"
+    assert params["learner"] in ("configured", "logistic_words")
+    chosen = {"configured": "squared_hinge", "logistic_words": "logistic"}[params["learner"]]
+    assert params["loss"] == chosen
+    scores = {k: v for k, v in metrics.items() if k.startswith("learner.")}
+    assert set(scores) == {
+        "learner.configured.valid.ndcg_at_3",
+        "learner.logistic_words.valid.ndcg_at_3",
+    }
+    best = max(scores.values())
+    assert scores[f"learner.{params['learner']}.valid.ndcg_at_3"] == best
     # MLflow 3's model page shows the metrics linked to the logged model: every one
     (logged,) = registry.client.search_logged_models(
         experiment_ids=[run.info.experiment_id],

@@ -38,6 +38,25 @@ def test_evaluate_prints_every_mode_as_json(cooking_slice: tuple[Path, Path]) ->
                                      "map@3", "hit_rate@3", "f2", "hamming_loss"}  # fmt: skip
     assert report["model"]["precision@1"] > report["recent"]["precision@1"]
     assert 0 < report["model"]["mean_tag_auc"] <= 1
+    # cooking's questions keep the SVM, having compared it with the logistic words model
+    scores = report["learner"]["validation_ndcg@3"]
+    assert (
+        report["learner"]["kept"] == "configured" and report["learner"]["loss"] == "squared_hinge"
+    )
+    assert set(scores) == {"configured", "logistic_words"}
+    assert scores["configured"] > scores["logistic_words"]
+
+
+def test_evaluate_without_the_choice_fits_the_configured_learner_only(
+    cooking_slice: tuple[Path, Path],
+) -> None:
+    train, test = cooking_slice
+    result = CliRunner().invoke(
+        app, ["evaluate", "--train", str(train), "--test", str(test), "--no-choose-learner"]
+    )
+    assert result.exit_code == 0, result.output
+    learner = json.loads(result.stdout)["learner"]
+    assert learner == {"kept": "configured", "validation_ndcg@3": {}, "loss": "squared_hinge"}
 
 
 def test_evaluate_jsonl_and_csv_formats(tmp_path: Path, cooking_slice: tuple[Path, Path]) -> None:

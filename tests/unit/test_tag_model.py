@@ -18,7 +18,8 @@ from socialsuggest.models.tags import Suggestion, TagModel, TagModelConfig
 from socialsuggest.training import evaluate_model
 
 K = 3
-CONFIG = TagModelConfig()
+# one learner's fit, gate and serving; choosing between learners: test_learner_choice.py
+CONFIG = TagModelConfig(choose_learner=False)
 ARCHIVED = ("baking", "substitutions")  # two of the most frequent tags: archiving must bite
 
 

@@ -663,16 +663,26 @@ def evaluate(
     fmt: Annotated[FormatChoice, typer.Option("--format", help="file format")] = (
         FormatChoice.fasttext
     ),
+    choose_learner: Annotated[
+        bool,
+        typer.Option(
+            help="pick the SVM or the logistic words learner on the validation split "
+            "(as the daily cycle does); --no-choose-learner fits the SVM only"
+        ),
+    ] = True,
 ) -> None:
     """Train the tag model on TRAIN, print its metrics on TEST as JSON (like `annif eval`).
 
     fasttext: `__label__a __label__b text` lines; jsonl: {"text", "tags"[, "network",
     "message_type", "created_at"]}; csv: columns text and tags (JSON list or a|b).
+    `learner` says which learner the validation split chose and what each scored.
     """
+    from socialsuggest.models.tags import TagModelConfig
     from socialsuggest.training.offline import evaluate_files
 
+    config = TagModelConfig(choose_learner=choose_learner)
     try:
-        result = evaluate_files(train_file, test_file, fmt.value)
+        result = evaluate_files(train_file, test_file, fmt.value, config)
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     out.print_json(json.dumps(result, default=str))

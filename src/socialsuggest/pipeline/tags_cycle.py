@@ -9,6 +9,7 @@ production version serving; ``dry_run`` trains and gates but moves no alias.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -118,7 +119,7 @@ def _candidate(result: OrgResult, gate_passed: bool, reasons: list[str], folder:
             None, example
         ),
         metrics=_logged_metrics(result),
-        params=asdict(result.model.config),
+        params={**asdict(result.model.config), **_learner_params(result.model)},
         data_window=result.window,
         gate_passed=gate_passed,
         gate_reasons=reasons,
@@ -126,10 +127,22 @@ def _candidate(result: OrgResult, gate_passed: bool, reasons: list[str], folder:
     )
 
 
+def _learner_params(model: TagModel) -> dict[str, Any]:
+    """Which learner trained the version and whether it was chosen (``params`` are the
+    chosen learner's configuration, so a reader sees what serves)."""
+    return {"learner": model.learner, "choose_learner": model.requested.choose_learner}
+
+
 def _logged_metrics(result: OrgResult) -> dict[str, float]:
     counts = {f"rows.{k}": float(v) for k, v in result.counts.items()}
     summary = {k: float(v) for k, v in result.summary.items()}
-    return {**result.flat_metrics(), **summary, **counts, "train_seconds": result.seconds}
+    assert result.model is not None
+    choice = {
+        f"learner.{name}.valid.ndcg@3": score
+        for name, score in result.model.learner_scores
+        if math.isfinite(score)
+    }
+    return {**result.flat_metrics(), **summary, **counts, **choice, "train_seconds": result.seconds}
 
 
 def _production_metrics(
@@ -201,7 +214,7 @@ def publish(
             **gate.as_tags(),
             "dry_run": str(dry_run).lower(),
             FINGERPRINT_TAG: result.fingerprint,
-            CONFIG_TAG: config_sha(result.model.config),
+            CONFIG_TAG: config_sha(result.model.requested),
             ARCHIVED_TAG: result.archived_digest,
         }
         if erased:

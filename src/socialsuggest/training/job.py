@@ -162,7 +162,7 @@ def _candidate(
         window=window,
         test=test,
         seconds=time.perf_counter() - started,
-        fingerprint=fingerprint(examples, archived, model.config),
+        fingerprint=fingerprint(examples, archived, model.requested),
         refit=refit,
         archived_digest=archived_digest(archived),
     )

@@ -116,4 +116,9 @@ def evaluate_files(
         "train_seconds": round(train_seconds, 2),
         "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
         "model_summary": model.summary(),
+        "learner": {
+            "kept": model.learner,
+            "validation_ndcg@3": dict(model.learner_scores),
+            "loss": model.config.loss,
+        },
     }

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
+from socialsuggest.models.tags.choice import CONFIGURED, candidates, choose, validation_score
 from socialsuggest.models.tags.config import TagModelConfig
 from socialsuggest.models.tags.features import FeatureBuilder
 from socialsuggest.models.tags.linear import best_threshold, fit_tags
@@ -184,6 +185,23 @@ def _gate(
 
 
 @dataclass
+class _Started:
+    """A fit halfway: features, labels, the train fits and which tags validation judges
+    (``thick``) or the out-of-fold gate will (``thin``)."""
+
+    x_train: sp.csr_matrix
+    x_valid: sp.csr_matrix
+    y_train: npt.NDArray[np.bool_]
+    y_valid: npt.NDArray[np.bool_]
+    thin: npt.NDArray[np.intp]
+    thick: npt.NDArray[np.intp]
+    #: (n_features, n_tags), column-major, unpruned: the train fits; zeros elsewhere.
+    coef: npt.NDArray[np.float32]
+    counts: Counter[str]
+    refit: bool
+
+
+@dataclass
 class TagModel:
     """A fitted per-org tag model. Pure and picklable: no handles, no I/O.
 
@@ -210,6 +228,18 @@ class TagModel:
     #: against the recency prior. Shared by all tags, so it never reorders them. Models
     #: pickled before it have the class default (1, 0): scores read as logits, as then.
     calibration: tuple[float, float] = (1.0, 0.0)
+    #: With ``choose_learner``, the configuration asked for (``config`` is then the chosen
+    #: learner's); the retrain policy and fingerprints compare this one. None otherwise.
+    requested_config: TagModelConfig | None = None
+    #: The learner ``choose_learner`` kept (``choice.CONFIGURED`` without a choice) and
+    #: each candidate's validation hybrid NDCG@3, for the registry.
+    learner: str = CONFIGURED
+    learner_scores: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def requested(self) -> TagModelConfig:
+        """The configuration the caller asked for, whichever learner was kept."""
+        return self.requested_config or self.config
 
     # ---------------------------------------------------------------- training
     @classmethod
@@ -222,25 +252,58 @@ class TagModel:
     ) -> TagModel:
         """Fit on ``train``, gate and pick thresholds on ``valid`` (the later period).
 
-        ``archived`` tags are neither modelled nor suggested.
+        ``archived`` tags are neither modelled nor suggested. With
+        ``config.choose_learner`` each candidate learner (``choice``) is fitted on train
+        and ranked on ``valid``; only the better one is finished.
         """
         config = config or TagModelConfig()
         _check_columns(train, "train")
         _check_columns(valid, "valid")
-        archived_set = frozenset(archived)
+        archived = frozenset(archived)
+        if not config.choose_learner:
+            model, started = cls._start(train, valid, config, archived)
+            model._finish(started)
+            return model
+        options = candidates(config)
+        begun = {
+            name: cls._start(train, valid, option, archived) for name, option in options.items()
+        }
+        scores = (
+            {name: m._provisional_score(s, valid) for name, (m, s) in begun.items()}
+            if len(options) > 1 and not valid.empty
+            else {}
+        )
+        name = choose(scores)
+        model, started = begun[name]
+        del begun  # the other learner's features and weights
+        model._finish(started)
+        model.requested_config, model.learner = config, name
+        model.learner_scores = tuple(scores.items())
+        return model
+
+    @classmethod
+    def _start(
+        cls,
+        train: pd.DataFrame,
+        valid: pd.DataFrame,
+        config: TagModelConfig,
+        archived: frozenset[str],
+    ) -> tuple[TagModel, _Started | None]:
+        """The model up to its first fits: which tags are modelled, the features, and
+        every tag validation can judge fitted on train (None: nothing to fit)."""
         train_tags, valid_tags = _tag_lists(train), _tag_lists(valid)
         counts = Counter(t for row in train_tags for t in set(row))
         seen = sorted(set(counts) | {t for row in valid_tags for t in row})
         report: dict[str, TagStats] = {}
         modelled: list[str] = []
         for tag in seen:
-            if tag in archived_set:
+            if tag in archived:
                 report[tag] = _unmodelled_stats(tag, counts[tag], "archived")
             elif counts[tag] < config.min_positives or counts[tag] >= len(train):
                 report[tag] = _unmodelled_stats(tag, counts[tag], "too_few_examples")
             else:
                 modelled.append(tag)
-        recent, prior = _recent_order([train, valid], archived_set, config.recent_half_life_days)
+        recent, prior = _recent_order([train, valid], archived, config.recent_half_life_days)
         features = None
         if modelled:
             try:
@@ -249,11 +312,11 @@ class TagModel:
                 for tag in modelled:
                     report[tag] = _unmodelled_stats(tag, counts[tag], "no_vocabulary")
                 modelled = []
-        model = cls._empty(config, report, recent, archived_set, features)
+        model = cls._empty(config, report, recent, archived, features)
         model.recent_prior = prior
-        if modelled and features is not None:
-            model._fit_modelled(train, valid, train_tags, valid_tags, modelled, counts)
-        return model
+        if not modelled or features is None:
+            return model, None
+        return model, model._fit_first(train, valid, train_tags, valid_tags, modelled, counts)
 
     @classmethod
     def _empty(
@@ -277,7 +340,7 @@ class TagModel:
             archived=archived,
         )
 
-    def _fit_modelled(
+    def _fit_first(
         self,
         train: pd.DataFrame,
         valid: pd.DataFrame,
@@ -285,18 +348,9 @@ class TagModel:
         valid_tags: list[list[str]],
         modelled: list[str],
         counts: Counter[str],
-    ) -> None:
-        """Fit, calibrate and gate every modelled tag, each on one held-out evidence.
-
-        A tag validation holds enough uses of is fitted on train and judged on
-        validation; a thin one is judged out of fold (``_out_of_fold``) and never fitted
-        on train alone: no verdict would read that fit (a third of the training time of
-        the out-of-fold gate). Every enabled tag is then refitted on train + validation;
-        a switched-off thin tag keeps the mean of its fold models, which only
-        ``predict_proba`` (AUC reports) reads. Serving the fold mean instead of refitting
-        the enabled thin tags saved as much again but cost 0.002-0.004 NDCG@3 on the
-        StackExchange sets (2026-12-02).
-        """
+    ) -> _Started:
+        """Every tag validation can judge (and, without the refit, every tag) fitted on
+        train: the first half of the fit, where a choice of learner compares them."""
         assert self.features is not None
         x_train, x_valid = self.features.transform(train), self.features.transform(valid)
         y_train, y_valid = _indicator(train_tags, modelled), _indicator(valid_tags, modelled)
@@ -312,6 +366,59 @@ class TagModel:
         coef = np.zeros((x_train.shape[1], n_tags), dtype=np.float32, order="F")
         self.intercept = np.zeros(n_tags)
         coef[:, first], self.intercept[first] = fit_tags(x_train, y_train[:, first], self.config)
+        return _Started(x_train, x_valid, y_train, y_valid, thin, thick, coef, counts, refit)
+
+    def _provisional_score(self, started: _Started | None, valid: pd.DataFrame) -> float:
+        """``choice.SELECTION_METRIC`` on validation of the model as fitted on train, with
+        only the tags validation judges: what a choice of learner compares.
+
+        Thin tags (judged out of fold later) are left out: their gate costs most of a
+        full fit and they are rare, so both learners lose alike. Calibration and gates
+        here read validation only and are redone by ``_finish``.
+        """
+        probe = copy.copy(self)
+        probe.tag_report = dict(self.tag_report)
+        if started is not None:
+            thick = started.thick
+            probe.coef = _pruned(started.coef, self.config.prune_below)
+            s_valid = probe._scores(started.x_valid)[:, thick]
+            probe.calibration = fit_calibration(s_valid, started.y_valid[:, thick])
+            p_valid = probe._calibrated(s_valid)
+            probe.thresholds = np.full(len(self.tags), np.inf)
+            for tag in self.tags:
+                probe.tag_report[tag] = _unmodelled_stats(
+                    tag, started.counts[tag], "too_few_examples"
+                )
+            for c, j in enumerate(thick):
+                tag = self.tags[j]
+                stats = _gate(
+                    tag, started.counts[tag], started.y_valid[:, j], p_valid[:, c], self.config
+                )
+                probe.tag_report[tag] = stats
+                probe.thresholds[j] = stats.threshold if stats.enabled else np.inf
+        return validation_score(probe, valid)
+
+    def _finish(self, started: _Started | None) -> None:
+        """Calibrate and gate every modelled tag, each on one held-out evidence, then refit.
+
+        A tag validation holds enough uses of was fitted on train (``_fit_first``) and is
+        judged on validation; a thin one is judged out of fold (``_out_of_fold``) and never
+        fitted on train alone: no verdict would read that fit (a third of the training
+        time of the out-of-fold gate). Every enabled tag is then refitted on train +
+        validation; a switched-off thin tag keeps the mean of its fold models, which only
+        ``predict_proba`` (AUC reports) reads. Serving the fold mean instead of refitting
+        the enabled thin tags saved as much again but cost 0.002-0.004 NDCG@3 on the
+        StackExchange sets (2026-12-02).
+        """
+        if started is None:
+            return
+        x_train, x_valid, y_train, y_valid = (
+            started.x_train, started.x_valid, started.y_train, started.y_valid
+        )  # fmt: skip
+        thin, thick, coef, counts, refit = (
+            started.thin, started.thick, started.coef, started.counts, started.refit
+        )  # fmt: skip
+        modelled = list(self.tags)
         x_all = sp.vstack([x_train, x_valid], format="csr") if refit or thin.size else None
         y_oof = np.vstack([y_train, y_valid])[:, thin]
         oof: FloatArray = np.zeros((0, 0))

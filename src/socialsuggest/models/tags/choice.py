@@ -1,0 +1,64 @@
+"""Which learner an org gets: the configured one or a plain logistic words model.
+
+``TagModelConfig.choose_learner``. The benchmark walk from a plain TF-IDF + logistic
+regression to our default (``benchmarks/reports/tags_gap.md``) found one choice that
+helps on some orgs and hurts on others: the L2-loss SVM over stemmed words and char
+n-grams gains 0.02-0.03 NDCG@3 on the StackExchange sites and loses 0.01 on short
+tweets. Validation is the newest data an org has, so it is asked rather than a global
+default: each candidate's first half of the fit (features, the train fits of the tags
+validation judges; ``TagModel._fit_first``) runs, each is ranked on validation, and
+only the winner's second half (out-of-fold gate, refit) runs. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from socialsuggest.models.tags.config import TagModelConfig
+from socialsuggest.training.metrics import evaluate_model
+
+if TYPE_CHECKING:
+    from socialsuggest.models.tags.model import TagModel
+
+CONFIGURED = "configured"
+LOGISTIC_WORDS = "logistic_words"
+#: The second learner, as changes to the configured one: the sklearn baseline's
+#: choices (logistic loss, C=10, unstemmed word 1-2-grams), keeping our gate, metadata,
+#: thresholds and recent-tag hybrid.
+ALTERNATIVE: dict[str, Any] = {
+    "loss": "logistic",
+    "C": 10.0,
+    "char_ngrams": None,
+    "stem_language": None,
+}
+#: The metric a choice maximises on validation: what the issue's goal and users see.
+SELECTION_METRIC = ("hybrid", "ndcg@3")
+
+
+def candidates(config: TagModelConfig) -> dict[str, TagModelConfig]:
+    """The learners compared, by name; one when the configured one is the alternative."""
+    configured = replace(config, choose_learner=False)
+    alternative = replace(configured, **ALTERNATIVE)
+    if alternative == configured:
+        return {CONFIGURED: configured}
+    return {CONFIGURED: configured, LOGISTIC_WORDS: alternative}
+
+
+def validation_score(model: TagModel, valid: pd.DataFrame) -> float:
+    """The selection metric on validation; -inf when undefined (no tagged row)."""
+    mode, metric = SELECTION_METRIC
+    value = evaluate_model(model, valid, k=model.config.k)[mode][metric]
+    return value if not math.isnan(value) else -math.inf
+
+
+def choose(scores: dict[str, float]) -> str:
+    """The learner with the best validation score. Ties, and no scores (one candidate,
+    or an empty validation window), keep the configured learner: a change of learner
+    has to be earned."""
+    if not scores:
+        return CONFIGURED
+    return max(scores, key=lambda name: (scores[name], name == CONFIGURED))
