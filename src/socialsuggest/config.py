@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     retrain_max_age_days: float = Field(
         default=7.0, gt=0, description="scheduled retrain: retrain a production model this old"
     )
+    retrain_learner_recheck_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="tags retrain: keep the learner an org's production model chose up to "
+        "this many days ago instead of comparing the candidates again (0: every fit)",
+    )
     ingest_flush_rows: int = Field(
         default=50_000, ge=1, description="rows buffered across partitions before a flush"
     )

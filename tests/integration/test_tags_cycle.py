@@ -14,7 +14,7 @@ import time
 import types
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,12 @@ from socialsuggest.serving.app import create_app
 from socialsuggest.training.fanout import train_orgs_spark
 from socialsuggest.training.job import train_org
 from socialsuggest.training.metrics import evaluate_model
-from socialsuggest.training.policy import RetrainPolicy, plan_retrain
+from socialsuggest.training.policy import (
+    LEARNER_CHOSEN_TAG,
+    LEARNER_TAG,
+    RetrainPolicy,
+    plan_retrain,
+)
 
 ORGS = 3
 #: A retrain that must register a new version on unchanged data (a re-run with the same
@@ -320,14 +325,24 @@ def test_a_worse_candidate_is_registered_rejected_and_never_production(
 
 
 def test_spark_fan_out_trains_the_same_orgs(
-    spark: Any, cycle: CycleSummary, settings: Settings
+    spark: Any, cycle: CycleSummary, settings: Settings, registry: Registry
 ) -> None:
     assert cycle.tags is not None
     lake = Lake.from_settings(settings)
     orgs = [o.org for o in cycle.tags.orgs]
-    results = train_orgs_spark(spark, lake, orgs, TagModelConfig(), as_of=datetime.now(UTC))
+    # the first org fits the learner its production chose, without comparing again
+    production = registry.version_by_alias(f"tags.{orgs[0]}", PRODUCTION)
+    assert production is not None
+    kept = (production.tags[LEARNER_TAG], production.tags[LEARNER_CHOSEN_TAG])
+    results = train_orgs_spark(
+        spark, lake, orgs, TagModelConfig(), as_of=datetime.now(UTC), learners={orgs[0]: kept}
+    )
     assert [r.org for r in results] == orgs
     assert all(r.ok for r in results), [r.error for r in results]
+    first = results[0]
+    assert first.model is not None and first.model.learner == kept[0]
+    assert first.model.learner_scores == () and first.learner_chosen_at == kept[1]
+    assert all(r.model is not None and len(r.model.learner_scores) == 2 for r in results[1:])
     local = {o.org: o.metrics for o in cycle.tags.orgs}
     for result in results:  # same data, seeded solver: the same model, the same metrics
         assert result.metrics["hybrid"]["ndcg@3"] == pytest.approx(
@@ -616,6 +631,33 @@ def test_the_integration_gate_blocks_a_candidate_that_only_loads_in_the_training
     assert before is not None and after is not None and after.version == before.version
     with pytest.raises(RegistryError, match="rejected"):
         registry.promote(name, blocked.version, actor="test", reason="force it")
+
+
+def test_a_retrain_reuses_each_orgs_learner_until_its_choice_is_a_week_old(
+    cycle: CycleSummary, settings: Settings, registry: Registry
+) -> None:
+    """Every version records its learner and when it was chosen; the next days' refits
+    fit that learner again without comparing, until the choice is a week old."""
+    assert cycle.tags is not None
+    orgs = [o.org for o in cycle.tags.orgs]
+    lake = Lake.from_settings(settings)
+    now = datetime.now(UTC)
+    every = RetrainPolicy(mode="all")
+    plan = plan_retrain(lake, registry, orgs, family="tags", policy=every,
+                        config=TagModelConfig(), as_of=now)  # fmt: skip
+    for org in orgs:
+        production = registry.version_by_alias(f"tags.{org}", PRODUCTION)
+        assert production is not None
+        learner, chosen = production.tags[LEARNER_TAG], production.tags[LEARNER_CHOSEN_TAG]
+        assert learner in ("configured", "logistic_words")
+        assert plan.learners[org] == (learner, chosen)
+    later = plan_retrain(lake, registry, orgs, family="tags", policy=every,
+                         config=TagModelConfig(), as_of=now + timedelta(days=8))  # fmt: skip
+    assert later.train == orgs and not later.learners
+    said: list[str] = []
+    outcomes = train_and_publish(settings, registry, orgs, retrain=every, say=said.append)
+    assert all(o.trained for o in outcomes), outcomes
+    assert f"learner: {len(orgs)} of them fit the learner production chose" in "\n".join(said)
 
 
 def test_an_archived_tag_is_switched_off_in_production_without_a_refit(

@@ -138,6 +138,7 @@ def test_the_retrain_policy_and_fingerprints_see_the_requested_configuration(
     result = train_org("tw", examples, lifecycle, CHOOSE, as_of=datetime(2026, 2, 1, tzinfo=UTC))
     assert result.ok, result.error
     assert result.model is not None and result.model.learner == LOGISTIC_WORDS
+    assert result.learner_chosen_at == "2026-02-01T00:00:00+00:00"  # compared on this run
     assert result.fingerprint == fingerprint(examples, set(), CHOOSE)
     assert config_sha(result.model.requested) == config_sha(CHOOSE)
     assert config_sha(result.model.config) != config_sha(CHOOSE)
@@ -156,3 +157,39 @@ def test_a_model_pickled_before_the_choice_existed_loads_as_configured(
     loaded = pickle.loads(pickle.dumps(old))
     assert loaded.requested == loaded.config
     assert loaded.learner == CONFIGURED and loaded.learner_scores == ()
+
+
+def test_a_learner_chosen_earlier_is_fitted_without_comparing(
+    tweets: tuple[pd.DataFrame, pd.DataFrame], chosen_on_tweets: TagModel
+) -> None:
+    """The daily retrain passes the learner production chose (``policy.reusable_learner``):
+    only that one is fitted, the same model as when it won the comparison."""
+    again = TagModel.fit(*tweets, CHOOSE, learner=LOGISTIC_WORDS)
+    assert again.learner == LOGISTIC_WORDS and again.learner_scores == ()
+    assert again.config == chosen_on_tweets.config and again.requested == CHOOSE
+    valid = tweets[1]
+    np.testing.assert_array_equal(again.predict_proba(valid), chosen_on_tweets.predict_proba(valid))
+    # told to keep the SVM, it keeps it, though validation prefers the other
+    svm = TagModel.fit(*tweets, CHOOSE, learner=CONFIGURED)
+    assert svm.learner == CONFIGURED and svm.config.loss == "squared_hinge"
+    # a name the code no longer knows: compared again
+    renamed = TagModel.fit(*tweets, CHOOSE, learner="a_learner_since_removed")
+    assert renamed.learner == LOGISTIC_WORDS and len(renamed.learner_scores) == 2
+
+
+def test_the_training_job_dates_a_choice_and_carries_a_reused_one(
+    tweets: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    examples = pd.concat(tweets, ignore_index=True)
+    lifecycle = pd.DataFrame(
+        {"org_id": pd.Series(dtype=str), "tag": pd.Series(dtype=str),
+         "archived_at": pd.Series(dtype="datetime64[ns, UTC]")}
+    )  # fmt: skip
+    as_of = datetime(2026, 2, 1, tzinfo=UTC)
+    earlier = "2026-01-29T06:00:00+00:00"
+    reused = train_org("tw", examples, lifecycle, CHOOSE, as_of=as_of,
+                       learner=(LOGISTIC_WORDS, earlier))  # fmt: skip
+    assert reused.ok and reused.model is not None
+    assert reused.model.learner_scores == () and reused.learner_chosen_at == earlier
+    fixed = train_org("tw", examples, lifecycle, replace(CHOOSE, choose_learner=False), as_of=as_of)
+    assert fixed.ok and fixed.learner_chosen_at == ""  # no choice, nothing to date

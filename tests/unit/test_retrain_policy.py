@@ -14,9 +14,12 @@ from socialsuggest.registry.registry import ERASED_TAG
 from socialsuggest.training.policy import (
     ARCHIVED_TAG,
     CONFIG_TAG,
+    LEARNER_CHOSEN_TAG,
+    LEARNER_TAG,
     RetrainPolicy,
     config_sha,
     rejected_by_gates,
+    reusable_learner,
     why_retrain,
 )
 
@@ -169,6 +172,7 @@ def test_a_model_without_a_data_window_or_config_tag_is_retrained() -> None:
         ("mode", "some", "retrain mode"),
         ("min_new_fraction", 1.5, "min_new_fraction"),
         ("max_age_days", 0, "max_age_days"),
+        ("learner_recheck_days", -1, "learner_recheck_days"),
     ],
 )
 def test_bad_policy_values_are_refused_by_name(field: str, value: object, message: str) -> None:
@@ -222,3 +226,26 @@ def test_only_a_latest_version_the_model_gates_rejected_makes_an_org_wait() -> N
     assert rejected_by_gates([_rejected(), _version(6, **{"gate.passed": "true"})]) is None
     # the serving check failing may be the day's fault, not the data's: retried
     assert rejected_by_gates([_rejected(), integration_failed]) is None
+
+
+def test_a_refit_reuses_the_learner_production_chose_until_the_choice_is_a_week_old() -> None:
+    """The comparison of learners is paid once a week, not every morning; it is made
+    again when the choice is old, the configuration changed, or production has none."""
+    policy = RetrainPolicy(mode="changed")
+    chose = {LEARNER_TAG: "logistic_words", LEARNER_CHOSEN_TAG: "2026-10-27T06:00:00+00:00"}
+    assert reusable_learner(_production(**chose), policy, CONFIG, NOW) == (
+        "logistic_words", "2026-10-27T06:00:00+00:00"
+    )  # fmt: skip
+    week_old = {**chose, LEARNER_CHOSEN_TAG: "2026-10-26T06:00:00+00:00"}
+    assert reusable_learner(_production(**week_old), policy, CONFIG, NOW) is None
+    other = {**chose, CONFIG_TAG: config_sha(TagModelConfig(C=1.0))}
+    assert reusable_learner(_production(**other), policy, CONFIG, NOW) is None
+    assert reusable_learner(_production(), policy, CONFIG, NOW) is None  # before the choice
+    assert reusable_learner(None, policy, CONFIG, NOW) is None
+    garbled = {**chose, LEARNER_CHOSEN_TAG: "last tuesday"}
+    assert reusable_learner(_production(**garbled), policy, CONFIG, NOW) is None
+    every_fit = RetrainPolicy(mode="changed", learner_recheck_days=0)
+    assert reusable_learner(_production(**chose), every_fit, CONFIG, NOW) is None
+    fixed = TagModelConfig(choose_learner=False)
+    fixed_tags = {**chose, CONFIG_TAG: config_sha(fixed)}
+    assert reusable_learner(_production(**fixed_tags), policy, fixed, NOW) is None

@@ -58,6 +58,8 @@ from socialsuggest.training.plots import training_plots
 from socialsuggest.training.policy import (
     ARCHIVED_TAG,
     CONFIG_TAG,
+    LEARNER_CHOSEN_TAG,
+    LEARNER_TAG,
     RetrainPolicy,
     config_sha,
     plan_retrain,
@@ -217,6 +219,9 @@ def publish(
             CONFIG_TAG: config_sha(result.model.requested),
             ARCHIVED_TAG: result.archived_digest,
         }
+        if result.learner_chosen_at:
+            candidate.extra_tags[LEARNER_TAG] = result.model.learner
+            candidate.extra_tags[LEARNER_CHOSEN_TAG] = result.learner_chosen_at
         if erased:
             candidate.extra_tags["replaces_erased_data_model"] = "true"
         version = registry.log_candidate(candidate)
@@ -329,6 +334,11 @@ def train_and_publish(
     ]
     orgs = plan.train
     say(f"train: {len(orgs)} orgs with engine={engine}")
+    if plan.learners:
+        say(
+            f"learner: {len(plan.learners)} of them fit the learner production chose in the "
+            "last days without comparing again"
+        )
     published: list[OrgOutcome] = []
     # one integration-gate serving process for the batch: started by the first candidate
     # that passes the model gates, stopped when the batch is done (or fails)
@@ -370,9 +380,13 @@ def train_and_publish(
 
         if engine == "spark":
             session = spark or get_spark(settings)
-            train_orgs_spark(session, lake, orgs, config, as_of=as_of, progress=trained)
+            train_orgs_spark(
+                session, lake, orgs, config, as_of=as_of, progress=trained, learners=plan.learners
+            )
         else:
-            train_orgs_local(settings, orgs, config, as_of=as_of, progress=trained)
+            train_orgs_local(
+                settings, orgs, config, as_of=as_of, progress=trained, learners=plan.learners
+            )
         for result in edited:
             publish_one(result)
         if gate_server.starts:
@@ -394,6 +408,7 @@ def _archive_in_production(
         return OrgResult(org=org, ok=False, error=f"{type(exc).__name__}: {exc}", refit=False)
     window = (production.tags.get("data_window.start", ""), production.tags["data_window.end"])
     result = archive_in_model(org, model, examples, lifecycle, as_of=as_of, window=window)
+    result.learner_chosen_at = production.tags.get(LEARNER_CHOSEN_TAG, "")  # the same fit
     if result.ok and result.test is not None:
         # what publishing compares the edit with: scored here, where production is loaded
         # (publish would otherwise download and unpickle it a second time)

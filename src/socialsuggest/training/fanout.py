@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import pickle
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import datetime
@@ -38,7 +38,11 @@ def processed_orgs(lake: Lake) -> list[str]:
 
 
 def _train_from_lake(
-    settings: Settings, org: str, config: TagModelConfig, as_of: datetime
+    settings: Settings,
+    org: str,
+    config: TagModelConfig,
+    as_of: datetime,
+    learner: tuple[str, str] | None = None,
 ) -> OrgResult:
     """Worker entry point: read one org's data where it is trained."""
     lake = Lake.from_settings(settings)
@@ -47,7 +51,7 @@ def _train_from_lake(
         lifecycle = load_tag_lifecycle(lake, org)
     except Exception as exc:
         return OrgResult(org=org, ok=False, error=f"{type(exc).__name__}: {exc}")
-    return train_org(org, examples, lifecycle, config, as_of=as_of)
+    return train_org(org, examples, lifecycle, config, as_of=as_of, learner=learner)
 
 
 @contextmanager
@@ -81,7 +85,11 @@ def train_orgs_local(
     as_of: datetime,
     workers: int | None = None,
     progress: Callable[[OrgResult], None] | None = None,
+    learners: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[OrgResult]:
+    """Train ``orgs`` in a process pool, one org per worker; ``learners``: org -> the
+    (learner, when chosen) to fit again without comparing (``RetrainPlan.learners``)."""
+    learners = learners or {}
     orgs = list(orgs)
     if not orgs:
         return []
@@ -89,14 +97,17 @@ def train_orgs_local(
     results: list[OrgResult] = []
     if workers == 1:  # one org (an Airflow task per org) or one core: no pool to pay for
         for org in orgs:
-            results.append(_train_from_lake(settings, org, config, as_of))
+            results.append(_train_from_lake(settings, org, config, as_of, learners.get(org)))
             if progress:
                 progress(results[-1])
         return results
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         with plain_main():  # workers are started on demand, at submit
-            futures = {pool.submit(_train_from_lake, settings, o, config, as_of): o for o in orgs}
+            futures = {
+                pool.submit(_train_from_lake, settings, o, config, as_of, learners.get(o)): o
+                for o in orgs
+            }
         try:
             for future in as_completed(futures):
                 org = futures[future]
@@ -125,8 +136,11 @@ def train_orgs_spark(
     *,
     as_of: datetime,
     progress: Callable[[OrgResult], None] | None = None,
+    learners: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[OrgResult]:
-    """``groupBy(org_id).applyInPandas``: one pandas group per org, trained on an executor."""
+    """``groupBy(org_id).applyInPandas``: one pandas group per org, trained on an executor
+    (``learners`` as in ``train_orgs_local``)."""
+    kept = dict(learners or {})  # a plain dict: shipped to the executors with the closure
     wanted = set(orgs)
     files = [f for f in lake.files("processed", FAMILY) if f.org in wanted]
     if not files:
@@ -136,7 +150,7 @@ def train_orgs_spark(
     def train_group(group: pd.DataFrame) -> pd.DataFrame:
         org = str(group["org_id"].iloc[0])
         examples = group.assign(tags=[list(t) if t is not None else [] for t in group["tags"]])
-        result = train_org(org, examples, lifecycle, config, as_of=as_of)
+        result = train_org(org, examples, lifecycle, config, as_of=as_of, learner=kept.get(org))
         return pd.DataFrame({"org": [org], "payload": [pickle.dumps(result)]})
 
     frame = spark.read.parquet(*(lake_path(lake, f.key) for f in files))

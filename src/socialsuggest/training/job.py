@@ -52,6 +52,9 @@ class OrgResult:
     #: ``archived_digest`` of the tags this model has switched off: registered with the
     #: version, so tomorrow's policy edits it again only if that set has changed.
     archived_digest: str = ""
+    #: When the model's learner was chosen by comparing candidates (ISO time): this
+    #: run's ``as_of``, or the earlier version's whose choice it reused. "" without one.
+    learner_chosen_at: str = ""
 
     def flat_metrics(self) -> dict[str, float]:
         """``<mode>.<metric>`` for logging; NaNs dropped (MLflow refuses them)."""
@@ -72,14 +75,24 @@ def train_org(
     as_of: datetime,
     valid_frac: float = VALID_FRAC,
     test_frac: float = 0.1,
+    learner: tuple[str, str] | None = None,
 ) -> OrgResult:
     """Train and evaluate one org on its newest ``config.max_examples``; errors become
-    ``ok=False`` with the reason."""
-    return _candidate(
+    ``ok=False`` with the reason. ``learner``: (name, when chosen) of a learner an
+    earlier version chose, fitted again without comparing (``policy.reusable_learner``)."""
+    result = _candidate(
         org, examples, lifecycle, as_of=as_of, valid_frac=valid_frac, test_frac=test_frac,
         max_examples=config.max_examples,
-        build=lambda train, valid, archived: TagModel.fit(train, valid, config, archived=archived),
+        build=lambda train, valid, archived: TagModel.fit(
+            train, valid, config, archived=archived, learner=learner[0] if learner else None
+        ),
     )  # fmt: skip
+    model = result.model
+    if model is not None and config.choose_learner:
+        result.learner_chosen_at = as_of.isoformat()
+        if learner is not None and model.learner == learner[0] and not model.learner_scores:
+            result.learner_chosen_at = learner[1]  # not compared: the earlier choice's date
+    return result
 
 
 def archive_in_model(

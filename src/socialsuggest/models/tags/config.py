@@ -47,11 +47,13 @@ class TagModelConfig:
     #: is higher is finished (out-of-fold gate, refit), the other dropped. Which learner
     #: suits an org is a property of its messages (the SVM with char n-grams on long
     #: topical posts, the logistic words model on short tweets: ``tags_gap.md``), so no
-    #: one default serves every org. Against False in the same run (2026-12-04, 2
-    #: threads, Intel Xeon): tw_covid19 hybrid NDCG@3 0.689 -> 0.701 [+0.006, +0.018]
-    #: (logistic kept), tw_grammys +0.0005 (logistic), cooking, se_biology, se_crypto
-    #: unchanged (SVM kept); training 4.1 -> 3.8 s and 5.5 -> 5.3 s on the tweet sets, +25-37%
-    #: on the StackExchange sets (18.2 -> 22.8 s cooking) for the probe of the other learner.
+    #: one default serves every org. Against False in the same run (``tags_accuracy.md``,
+    #: 2026-12-04, 2 threads, Intel Xeon): tw_covid19 hybrid NDCG@3 0.689 -> 0.700 (paired
+    #: interval [+0.006, +0.018] in a scratch run; logistic kept), tw_grammys 0.810 ->
+    #: 0.811 (logistic), cooking, se_biology, se_crypto unchanged (SVM kept); training
+    #: 3.5 -> 3.7 s and 5.1 -> 5.8 s on the tweet sets, +27-46% on the StackExchange sets
+    #: (16.8 -> 21.4 s cooking, 7.9 -> 11.5 s se_crypto) for the probe of the other
+    #: learner; the daily retrain pays that once a week (``RetrainPolicy.learner_recheck_days``).
     choose_learner: bool = True
     #: Snowball stemmer language for the word features (PyStemmer), None = raw words:
     #: "proteins" and "protein" share a column (+0.02 NDCG@3 on cooking and se_biology).

@@ -249,12 +249,15 @@ class TagModel:
         valid: pd.DataFrame,
         config: TagModelConfig | None = None,
         archived: Iterable[str] = (),
+        learner: str | None = None,
     ) -> TagModel:
         """Fit on ``train``, gate and pick thresholds on ``valid`` (the later period).
 
         ``archived`` tags are neither modelled nor suggested. With
         ``config.choose_learner`` each candidate learner (``choice``) is fitted on train
-        and ranked on ``valid``; only the better one is finished.
+        and ranked on ``valid``; only the better one is finished. ``learner`` names the
+        candidate to fit without comparing (one an earlier fit chose); a name that is
+        not a candidate (the code changed) is ignored and the comparison made.
         """
         config = config or TagModelConfig()
         _check_columns(train, "train")
@@ -265,6 +268,8 @@ class TagModel:
             model._finish(started)
             return model
         options = candidates(config)
+        if learner is not None and learner in options:
+            options = {learner: options[learner]}
         begun = {
             name: cls._start(train, valid, option, archived) for name, option in options.items()
         }
@@ -273,7 +278,7 @@ class TagModel:
             if len(options) > 1 and not valid.empty
             else {}
         )
-        name = choose(scores)
+        name = learner if learner is not None and learner in begun else choose(scores)
         model, started = begun[name]
         del begun  # the other learner's features and weights
         model._finish(started)
