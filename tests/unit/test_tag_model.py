@@ -376,6 +376,14 @@ def test_pickle_round_trip_predicts_identically(
     assert repr(clone.tag_report) == repr(model.tag_report)  # nan != nan, repr is exact
 
 
+def test_tags_to_model_without_a_validation_window_are_refused_by_name(
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+) -> None:
+    train = cooking[0].iloc[:400]
+    with pytest.raises(ValueError, match=r"valid: no rows.*tags have enough examples"):
+        TagModel.fit(train, train.iloc[:0], CONFIG)
+
+
 def test_org_with_too_little_data_falls_back_to_recent() -> None:
     df = pd.DataFrame(
         {

@@ -357,6 +357,11 @@ class TagModel:
         """Every tag validation can judge (and, without the refit, every tag) fitted on
         train: the first half of the fit, where a choice of learner compares them."""
         assert self.features is not None
+        if valid.empty:  # (an org too small to model any tag needs none: recent tags only)
+            raise ValueError(
+                f"valid: no rows, and {len(modelled)} tags have enough examples to model: "
+                "their gates and thresholds are chosen on a validation window"
+            )
         x_train, x_valid = self.features.transform(train), self.features.transform(valid)
         y_train, y_valid = _indicator(train_tags, modelled), _indicator(valid_tags, modelled)
         self.tags = tuple(modelled)
