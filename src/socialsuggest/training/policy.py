@@ -30,9 +30,9 @@ made the increment 0.54 of a full cycle.
 A refitted org fits the learner its production model chose (``TagModelConfig.
 choose_learner``) without comparing the candidates again, until that choice is
 ``learner_recheck_days`` old: which learner suits an org is a property of its messages,
-which a day does not change, and the comparison costs 25-37% of a fit where the SVM is
-kept. Each version records its learner and when it was chosen (``LEARNER_TAG``,
-``LEARNER_CHOSEN_TAG``).
+which a day does not change, and the comparison costs 27-46% of a fit where the SVM is
+kept (``tags_accuracy.md``). Each version records its learner and when it was chosen
+(``LEARNER_TAG``, ``LEARNER_CHOSEN_TAG``).
 
 The decision reads only the registry's version tags and the processed zone's file
 listing (row counts from Parquet footers), so skipping an org costs no training read.
@@ -194,6 +194,11 @@ def _utc(text: str) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
 
 
+def _days_since(text: str, as_of: datetime) -> float:
+    """Days from the ISO time ``text`` (a version's creation, a learner's choice) to ``as_of``."""
+    return float((pd.Timestamp(as_of) - _utc(text)).total_seconds()) / 86_400
+
+
 def _staleness(
     version: VersionInfo,
     what: str,
@@ -214,7 +219,7 @@ def _staleness(
         return "code changed", 0.0
     if version.tags.get(CONFIG_TAG) != config_sha(config):
         return "model configuration changed", 0.0
-    age_days = (pd.Timestamp(as_of) - _utc(version.created)).total_seconds() / 86_400
+    age_days = _days_since(version.created, as_of)
     if age_days >= policy.max_age_days:
         return f"{what} is {age_days:.1f} days old", 0.0
     end_text = version.tags.get("data_window.end", "")
@@ -265,7 +270,8 @@ def plan_retrain(
         plan.reasons = dict.fromkeys(orgs, "retrain mode 'all'")
         for org in orgs:
             production = registry.version_by_alias(model_name(family, org), PRODUCTION)
-            _keep_learner(plan, org, production, policy, config, as_of)
+            if kept := reusable_learner(production, policy, config, as_of):
+                plan.learners[org] = kept
         return plan
     erased_set, code = set(erased), code_version()
     rows = _processed_rows(lake, family, set(orgs))
@@ -290,7 +296,8 @@ def plan_retrain(
         elif action == "train" or production is None:
             plan.train.append(org)
             plan.reasons[org] = reason
-            _keep_learner(plan, org, production, policy, config, as_of)
+            if kept := reusable_learner(production, policy, config, as_of):
+                plan.learners[org] = kept
         else:
             (plan.archive if action == "archive" else plan.fresh)[org] = reason
             plan.production[org] = production
@@ -312,20 +319,7 @@ def reusable_learner(
     if not learner or not chosen or production.tags.get(CONFIG_TAG) != config_sha(config):
         return None
     try:
-        age_days = (pd.Timestamp(as_of) - _utc(chosen)).total_seconds() / 86_400
+        age_days = _days_since(chosen, as_of)
     except ValueError:  # a tag edited by hand: compare again
         return None
     return (learner, chosen) if 0 <= age_days < policy.learner_recheck_days else None
-
-
-def _keep_learner(
-    plan: RetrainPlan,
-    org: str,
-    production: VersionInfo | None,
-    policy: RetrainPolicy,
-    config: TagModelConfig,
-    as_of: datetime,
-) -> None:
-    kept = reusable_learner(production, policy, config, as_of)
-    if kept is not None:
-        plan.learners[org] = kept
