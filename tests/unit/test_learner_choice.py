@@ -19,8 +19,10 @@ from socialsuggest.models.tags.choice import (
     LOGISTIC_WORDS,
     candidates,
     choose,
+    validation_score,
 )
 from socialsuggest.training.job import fingerprint, train_org
+from socialsuggest.training.metrics import evaluate_model
 from socialsuggest.training.policy import config_sha
 
 CHOOSE = TagModelConfig(choose_learner=True)
@@ -89,6 +91,24 @@ def test_short_tweets_get_the_logistic_words_learner_and_it_is_fitted_in_full(
     valid = tweets[1]
     np.testing.assert_array_equal(model.predict_proba(valid), plain.predict_proba(valid))
     np.testing.assert_array_equal(model.thresholds, plain.thresholds)
+
+
+def test_the_choice_scores_what_the_evaluation_reports(
+    tweets: tuple[pd.DataFrame, pd.DataFrame], chosen_on_tweets: TagModel
+) -> None:
+    """The selection metric, computed from probabilities the fit already holds, is the
+    hybrid NDCG@3 of the full evaluation, and stays NDCG@3 for an org shown 5 tags
+    (evaluate_model then reports ndcg@5: reading its "ndcg@3" raised a KeyError)."""
+    valid = tweets[1]
+    gold = [frozenset(t) for t in valid["tags"]]
+    proba = chosen_on_tweets.predict_proba(valid)
+    expected = evaluate_model(chosen_on_tweets, valid)["hybrid"]["ndcg@3"]
+    assert validation_score(chosen_on_tweets, proba, gold) == pytest.approx(expected, abs=1e-12)
+    five = replace(chosen_on_tweets, config=replace(chosen_on_tweets.config, k=5))
+    assert validation_score(five, proba, gold) == pytest.approx(expected, abs=1e-12)
+    train, small_valid = split("tw_covid19", limit=3000)
+    shown_five = TagModel.fit(train, small_valid, replace(CHOOSE, k=5))
+    assert {name for name, _ in shown_five.learner_scores} == {CONFIGURED, LOGISTIC_WORDS}
 
 
 def test_long_topical_posts_keep_the_configured_learner() -> None:

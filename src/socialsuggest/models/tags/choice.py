@@ -13,16 +13,20 @@ only the winner's second half (out-of-fold gate, refit) runs. Pure: no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+import numpy as np
+import numpy.typing as npt
 
 from socialsuggest.models.tags.config import TagModelConfig
-from socialsuggest.training.metrics import evaluate_model
+from socialsuggest.training.metrics import ndcg_at_k
 
 if TYPE_CHECKING:
     from socialsuggest.models.tags.model import TagModel
+
+FloatArray = npt.NDArray[np.floating[Any]]
 
 CONFIGURED = "configured"
 LOGISTIC_WORDS = "logistic_words"
@@ -35,8 +39,9 @@ ALTERNATIVE: dict[str, Any] = {
     "char_ngrams": None,
     "stem_language": None,
 }
-#: The metric a choice maximises on validation: what the issue's goal and users see.
-SELECTION_METRIC = ("hybrid", "ndcg@3")
+#: A choice maximises the hybrid's NDCG at this cut on validation: what users see and
+#: what the benchmark ranks learners by.
+SELECTION_K = 3
 
 
 def candidates(config: TagModelConfig) -> dict[str, TagModelConfig]:
@@ -48,10 +53,13 @@ def candidates(config: TagModelConfig) -> dict[str, TagModelConfig]:
     return {CONFIGURED: configured, LOGISTIC_WORDS: alternative}
 
 
-def validation_score(model: TagModel, valid: pd.DataFrame) -> float:
-    """The selection metric on validation; -inf when undefined (no tagged row)."""
-    mode, metric = SELECTION_METRIC
-    value = evaluate_model(model, valid, k=model.config.k)[mode][metric]
+def validation_score(model: TagModel, proba: FloatArray, gold: Sequence[frozenset[str]]) -> float:
+    """The selection metric of ``model``'s rankings from ``proba`` (its probabilities
+    for the validation rows, whose tags are ``gold``); -inf when undefined (no tagged
+    row). Always NDCG@3 of the hybrid, whatever ``config.k``: the choice compares the
+    same number for every org."""
+    ranked = model.rank(proba, len(gold), k=SELECTION_K, mode="hybrid")
+    value = ndcg_at_k(gold, [[s.tag for s in row] for row in ranked], SELECTION_K)
     return value if not math.isnan(value) else -math.inf
 
 

@@ -379,7 +379,7 @@ class TagModel:
         return _Started(x_train, x_valid, y_train, y_valid, thin, thick, coef, counts, refit)
 
     def _provisional_score(self, started: _Started | None, valid: pd.DataFrame) -> float:
-        """``choice.SELECTION_METRIC`` on validation of the model as fitted on train, with
+        """``choice.validation_score`` of the model as fitted on train, with
         only the tags validation judges: what a choice of learner compares.
 
         Thin tags (judged out of fold later) are left out: their gate costs most of a
@@ -388,25 +388,26 @@ class TagModel:
         """
         probe = copy.copy(self)
         probe.tag_report = dict(self.tag_report)
-        if started is not None:
-            thick = started.thick
-            probe.coef = _pruned(started.coef, self.config.prune_below)
-            s_valid = probe._scores(started.x_valid)[:, thick]
-            probe.calibration = fit_calibration(s_valid, started.y_valid[:, thick])
-            p_valid = probe._calibrated(s_valid)
-            probe.thresholds = np.full(len(self.tags), np.inf)
-            for tag in self.tags:
-                probe.tag_report[tag] = _unmodelled_stats(
-                    tag, started.counts[tag], "too_few_examples"
-                )
-            for c, j in enumerate(thick):
-                tag = self.tags[j]
-                stats = _gate(
-                    tag, started.counts[tag], started.y_valid[:, j], p_valid[:, c], self.config
-                )
-                probe.tag_report[tag] = stats
-                probe.thresholds[j] = stats.threshold if stats.enabled else np.inf
-        return validation_score(probe, valid)
+        gold = [frozenset(row) for row in _tag_lists(valid)]
+        if started is None:
+            return validation_score(probe, np.zeros((len(valid), 0)), gold)
+        thick = started.thick
+        probe.coef = _pruned(started.coef, self.config.prune_below)
+        s_all = probe._scores(started.x_valid)
+        s_valid = s_all[:, thick]
+        probe.calibration = fit_calibration(s_valid, started.y_valid[:, thick])
+        p_valid = probe._calibrated(s_valid)
+        probe.thresholds = np.full(len(self.tags), np.inf)
+        for tag in self.tags:
+            probe.tag_report[tag] = _unmodelled_stats(tag, started.counts[tag], "too_few_examples")
+        for c, j in enumerate(thick):
+            tag = self.tags[j]
+            stats = _gate(
+                tag, started.counts[tag], started.y_valid[:, j], p_valid[:, c], self.config
+            )
+            probe.tag_report[tag] = stats
+            probe.thresholds[j] = stats.threshold if stats.enabled else np.inf
+        return validation_score(probe, probe._calibrated(s_all), gold)
 
     def _finish(self, started: _Started | None) -> None:
         """Calibrate and gate every modelled tag, each on one held-out evidence, then refit.
@@ -646,17 +647,15 @@ class TagModel:
             ]
         pool = fallback[: self.config.recent_pool]
         column = {t: j for j, t in enumerate(self.tags) if active[j]}
-        return [
-            _hybrid_row(
-                [(self.tags[j], float(proba[i, j])) for j in top[i]],
-                pool,
-                k,
-                proba[i],
-                column,
-                self.recent_prior,
+        pool_column = np.array([column.get(t, -1) for t in pool], dtype=np.int64)
+        pool_prior = np.array([self.recent_prior.get(t, 0.0) for t in pool])
+        rows: list[list[Suggestion]] = []
+        for start in range(0, n, _HYBRID_CHUNK):
+            chunk = slice(start, start + _HYBRID_CHUNK)
+            rows += _hybrid_rows(
+                proba[chunk], top[chunk], k, self.tags, pool, pool_column, pool_prior
             )
-            for i in range(n)
-        ]
+        return rows
 
     # ---------------------------------------------------------------- lifecycle
     def with_archived(self, tags: Iterable[str]) -> TagModel:
@@ -783,32 +782,59 @@ def _top_k(scores: FloatArray, k: int) -> list[list[int]]:
     return [[int(j) for j in best[i] if np.isfinite(scores[i, j])] for i in range(n)]
 
 
-def _hybrid_row(
-    above: list[tuple[str, float]],
-    pool: Sequence[str],
-    k: int,
+#: Rows ranked at once by ``_hybrid_rows``: a chunk holds rows × recent-pool scores.
+_HYBRID_CHUNK = 2048
+
+
+def _hybrid_rows(
     proba: FloatArray,
-    column: dict[str, int],
-    prior: dict[str, float],
-) -> list[Suggestion]:
-    """Model tags above their thresholds, merged with the org's recent tags.
+    top: list[list[int]],
+    k: int,
+    tags: Sequence[str],
+    pool: Sequence[str],
+    pool_column: npt.NDArray[np.int64],
+    pool_prior: FloatArray,
+) -> list[list[Suggestion]]:
+    """Model tags above their thresholds (``top``, best first), merged with the org's
+    recent tags (``pool``).
 
     Every candidate carries a probability estimate: the classifier's for a model tag
-    (and for a recent tag it can score), the recency-weighted prior for a recent tag
-    it cannot (not modelled, or switched off by its AUC gate). The best ``k`` by that
-    estimate are shown, so a tag nearly every message carries (a collection's own
-    hashtag, say) is not lost because its classifier cannot beat its base rate, and
-    a below-threshold classifier guess never pushes out a likelier recent tag.
-    Sources stay honest: ``model`` cleared a tuned threshold, ``recent`` did not.
+    (and for a recent tag it can score: ``pool_column`` ≥ 0), the recency-weighted prior
+    for a recent tag it cannot (not modelled, or switched off by its AUC gate). The best
+    ``k`` by that estimate are shown, so a tag nearly every message carries (a
+    collection's own hashtag, say) is not lost because its classifier cannot beat its
+    base rate, and a below-threshold classifier guess never pushes out a likelier recent
+    tag. Ties go to the model tag, then to the earlier one. Sources stay honest:
+    ``model`` cleared a tuned threshold, ``recent`` did not.
+
+    Scored as one matrix per chunk of rows: the pool holds up to 1,000 tags, and sorting
+    them per row in Python took 0.35 ms a row (0.9 s of scoring cooking's test window).
     """
-    chosen = {tag for tag, _ in above}
-    candidates = [(score, 0, tag) for tag, score in above]
-    for tag in pool:
-        if tag not in chosen:
-            score = float(proba[column[tag]]) if tag in column else prior.get(tag, 0.0)
-            candidates.append((score, 1, tag))
-    candidates.sort(key=lambda c: (-c[0], c[1]))
-    return [
-        Suggestion(tag, score if source == 0 else 0.0, "model" if source == 0 else "recent")
-        for score, source, tag in candidates[:k]
-    ]
+    n, width = proba.shape[0], k + len(pool)
+    above_col = np.full((n, k), -1, dtype=np.int64)
+    above = np.full((n, k), -np.inf)
+    for i, row in enumerate(top):
+        above_col[i, : len(row)] = row
+        above[i, : len(row)] = proba[i, row]
+    scorable = pool_column >= 0
+    recent = np.tile(pool_prior, (n, 1))
+    recent[:, scorable] = proba[:, pool_column[scorable]]
+    for q in range(k):  # a recent tag the model already suggests is not offered twice
+        recent[scorable & (pool_column == above_col[:, [q]])] = -np.inf
+    candidates = np.hstack([above, recent])  # model tags first: they win ties
+    kk = min(k, width)
+    cut = np.partition(candidates, width - kk, axis=1)[:, width - kk]
+    keep = (candidates >= cut[:, None]) & np.isfinite(candidates)
+    rows = []
+    for i in range(n):
+        idx = np.flatnonzero(keep[i])
+        best = idx[np.argsort(-candidates[i, idx], kind="stable")[:k]]
+        rows.append(
+            [
+                Suggestion(tags[above_col[i, c]], float(above[i, c]), "model")
+                if c < k
+                else Suggestion(pool[c - k], 0.0, "recent")
+                for c in best.tolist()
+            ]
+        )
+    return rows
