@@ -150,8 +150,8 @@ def test_a_thin_tag_is_never_fitted_on_train_alone(
     real_fit = tag_model.fit_tags
     fits: list[tuple[int, npt.NDArray[np.float64]]] = []  # (rows, intercepts) of each fit
 
-    def spy(x: Any, y: Any, config: TagModelConfig) -> Any:
-        coef, intercept = real_fit(x, y, config)
+    def spy(x: Any, y: Any, config: TagModelConfig, below: float = 0.0) -> Any:
+        coef, intercept = real_fit(x, y, config, below)
         fits.append((x.shape[0], intercept.copy()))
         return coef, intercept
 
@@ -602,25 +602,38 @@ def test_pruning_nothing_keeps_every_weight() -> None:
         TagModelConfig(prune_below=-1)
 
 
-@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("below", [0.0, 0.05])
-def test_pruning_built_by_column_equals_the_plain_definition(order: str, below: float) -> None:
-    """``_pruned`` assembles CSR column by column for speed; it must still be exactly
-    "every weight with |w| >= below, in CSR", for either memory layout it is given."""
+def test_tags_are_pruned_as_fitted_and_placed_by_column(below: float) -> None:
+    """``fit_tags`` keeps each tag's weights with |w| >= below as it returns (no dense
+    matrix of every weight); pruning later gives the same matrix, and ``_with_columns``
+    puts fitted tags in their columns exactly as a dense assignment would."""
     import scipy.sparse as sp
 
-    from socialsuggest.models.tags.model import _pruned
+    from socialsuggest.models.tags.linear import fit_tags
+    from socialsuggest.models.tags.model import _no_columns, _pruned, _with_columns
 
     rng = np.random.default_rng(0)
-    coef = (rng.standard_normal((300, 17)) * 0.05).astype(np.float32)
-    coef[rng.random(coef.shape) < 0.7] = 0
-    coef[:, 5] = 0  # a tag with no weight left
-    coef = np.asarray(coef, order=order)
-    got = _pruned(coef, below)
-    expected = np.where(np.abs(coef) >= below, coef, 0) if below else coef
-    assert sp.isspmatrix_csr(got) and got.dtype == np.float32 and got.has_sorted_indices
-    assert got.nnz == np.count_nonzero(expected)
-    np.testing.assert_array_equal(got.toarray(), expected)
+    x = sp.random(400, 300, density=0.05, format="csr", random_state=1)
+    y = rng.random((400, 6)) < np.array([0.02, 0.1, 0.3, 0.05, 0.2, 0.5])
+    config = TagModelConfig(negatives_per_positive=None, choose_learner=False)
+    kept, intercept = fit_tags(x, y, config, below)
+    every, same_intercept = fit_tags(x, y, config)
+    np.testing.assert_array_equal(intercept, same_intercept)
+    dense = every.toarray()
+    expected = np.where(np.abs(dense) >= below, dense, 0) if below else dense
+    assert sp.isspmatrix_csc(kept) and kept.dtype == np.float32
+    assert kept.nnz == np.count_nonzero(expected) and (below == 0 or kept.nnz < every.nnz)
+    np.testing.assert_array_equal(kept.toarray(), expected)
+    np.testing.assert_array_equal(_pruned(every, below).toarray(), expected)
+
+    columns = np.array([4, 0, 7])
+    placed = _with_columns(_no_columns(300, 9), columns, kept[:, :3])
+    by_hand = np.zeros((300, 9), dtype=np.float32)
+    by_hand[:, columns] = expected[:, :3]
+    np.testing.assert_array_equal(placed.toarray(), by_hand)
+    replaced = _with_columns(placed, np.array([0]), kept[:, 5:6])
+    by_hand[:, 0] = expected[:, 5]
+    np.testing.assert_array_equal(replaced.toarray(), by_hand)
 
 
 def test_word_features_are_stemmed_and_the_tokenizer_survives_pickling() -> None:

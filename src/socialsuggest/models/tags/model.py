@@ -195,8 +195,8 @@ class _Started:
     y_valid: npt.NDArray[np.bool_]
     thin: npt.NDArray[np.intp]
     thick: npt.NDArray[np.intp]
-    #: (n_features, n_tags), column-major, unpruned: the train fits; zeros elsewhere.
-    coef: npt.NDArray[np.float32]
+    #: (n_features, n_tags), pruned: the train fits; empty columns for the other tags.
+    coef: sp.csc_matrix
     counts: Counter[str]
     refit: bool
 
@@ -373,9 +373,12 @@ class TagModel:
         thin, thick = np.flatnonzero(thin_mask), np.flatnonzero(~thin_mask)
         # without the refit a thin tag is served as fitted on train, like the others
         first = thick if refit else np.arange(n_tags)
-        coef = np.zeros((x_train.shape[1], n_tags), dtype=np.float32, order="F")
+        fitted, intercept = fit_tags(
+            x_train, y_train[:, first], self.config, self.config.prune_below
+        )
+        coef = _with_columns(_no_columns(x_train.shape[1], n_tags), first, fitted)
         self.intercept = np.zeros(n_tags)
-        coef[:, first], self.intercept[first] = fit_tags(x_train, y_train[:, first], self.config)
+        self.intercept[first] = intercept
         return _Started(x_train, x_valid, y_train, y_valid, thin, thick, coef, counts, refit)
 
     def _provisional_score(self, started: _Started | None, valid: pd.DataFrame) -> float:
@@ -392,7 +395,7 @@ class TagModel:
         if started is None:
             return validation_score(probe, np.zeros((len(valid), 0)), gold)
         thick = started.thick
-        probe.coef = _pruned(started.coef, self.config.prune_below)
+        probe.coef = started.coef.tocsr()
         s_all = probe._scores(started.x_valid)
         s_valid = s_all[:, thick]
         probe.calibration = fit_calibration(s_valid, started.y_valid[:, thick])
@@ -437,8 +440,9 @@ class TagModel:
             assert x_all is not None
             oof, fold_coef, fold_intercept = self._out_of_fold(x_all, y_oof)
             if refit:
-                coef[:, thin], self.intercept[thin] = fold_coef, fold_intercept
-        self.coef = _pruned(coef, self.config.prune_below)  # gates judge the model served
+                coef = _with_columns(coef, thin, _pruned(fold_coef, self.config.prune_below))
+                self.intercept[thin] = fold_intercept
+        self.coef = coef.tocsr()  # gates judge the model served
         s_valid = self._scores(x_valid)[:, thick]
         # one sigmoid for all tags, fitted on every held-out score the gates read
         finite = np.isfinite(oof)
@@ -474,7 +478,7 @@ class TagModel:
 
     def _out_of_fold(
         self, x_all: sp.csr_matrix, y_all: npt.NDArray[np.bool_]
-    ) -> tuple[FloatArray, npt.NDArray[np.float32], FloatArray]:
+    ) -> tuple[FloatArray, sp.csc_matrix, FloatArray]:
         """Out-of-fold scores of the tags validation is too thin for, and the mean of
         their fold models.
 
@@ -487,7 +491,7 @@ class TagModel:
         mean.
         """
         scores: FloatArray = np.full(y_all.shape, -np.inf)
-        coef_sum = np.zeros((x_all.shape[1], y_all.shape[1]), dtype=np.float32, order="F")
+        coef_sum = _no_columns(x_all.shape[1], y_all.shape[1])
         intercept_sum = np.zeros(y_all.shape[1])
         n_fits = np.zeros(y_all.shape[1])
         for held in np.array_split(np.arange(len(y_all)), self.config.gate_cv_folds):
@@ -498,13 +502,14 @@ class TagModel:
             if not fit.size:
                 continue
             coef, intercept = fit_tags(x_all[rest], y_all[rest][:, fit], self.config)
-            pruned = _pruned(coef, self.config.prune_below)
+            pruned = _pruned(coef, self.config.prune_below).tocsr()
             scores[np.ix_(held, fit)] = _linear_scores(x_all[held], pruned, intercept)
-            coef_sum[:, fit] += coef
+            coef_sum = coef_sum + _with_columns(_no_columns(*coef_sum.shape), fit, coef)
             intercept_sum[fit] += intercept
             n_fits[fit] += 1
         n = np.maximum(n_fits, 1)
-        mean_coef = (coef_sum / n.astype(np.float32)).astype(np.float32)
+        mean_coef = sp.csc_matrix(coef_sum)
+        mean_coef.data /= np.repeat(n.astype(np.float32), np.diff(mean_coef.indptr))
         return scores, mean_coef, np.asarray(intercept_sum / n, dtype=float)
 
     def _refit_enabled(
@@ -519,10 +524,8 @@ class TagModel:
         if not cols:
             return
         y_all = np.vstack([y_train, y_valid])[:, cols]
-        coef, intercept = fit_tags(x_all, y_all, self.config)
-        dense = _dense(self.coef, order="F")
-        dense[:, cols] = coef
-        self.coef = _pruned(dense, self.config.prune_below)
+        coef, intercept = fit_tags(x_all, y_all, self.config, self.config.prune_below)
+        self.coef = _with_columns(sp.csc_matrix(self.coef), np.asarray(cols), coef).tocsr()
         self.intercept[cols] = intercept
 
     # -------------------------------------------------------------- prediction
@@ -719,21 +722,28 @@ def fit_calibration(scores: FloatArray, y: npt.NDArray[np.bool_]) -> tuple[float
     return a, float(fit.intercept_[0])
 
 
-def _pruned(coef: npt.NDArray[np.float32], below: float) -> sp.csr_matrix:
-    """``coef`` with the weights under ``below`` in absolute value dropped, as CSR.
+def _pruned(coef: sp.csc_matrix, below: float) -> sp.csc_matrix:
+    """``coef`` without the weights under ``below`` in absolute value (0: as it is)."""
+    if below <= 0:
+        return coef
+    out = coef.copy()
+    out.data[np.abs(out.data) < below] = 0
+    out.eliminate_zeros()
+    return out
 
-    Built column by column (CSC, then converted): the weights are assembled
-    column-major, and scipy's dense-to-CSR path scans them row-major, a cache line per
-    weight; with a masked copy of the whole matrix besides, that took 2.1 of cooking's
-    24 single-thread training seconds.
-    """
-    by_tag = np.asfortranarray(coef, dtype=np.float32).T  # C-contiguous (n_tags, n_features)
-    keep = np.abs(by_tag) >= below if below > 0 else by_tag != 0
-    tag, feature = np.nonzero(keep)  # grouped by tag, features ascending within a tag
-    indptr = np.zeros(by_tag.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(tag, minlength=by_tag.shape[0]), out=indptr[1:])
-    csc = sp.csc_matrix((by_tag[tag, feature], feature, indptr), shape=coef.shape)
-    return csc.tocsr()
+
+def _no_columns(n_features: int, n_tags: int) -> sp.csc_matrix:
+    """An all-zero coefficient matrix, to place fitted tags' columns into."""
+    return sp.csc_matrix((n_features, n_tags), dtype=np.float32)
+
+
+def _with_columns(
+    base: sp.csc_matrix, columns: npt.NDArray[np.intp], new: sp.csc_matrix
+) -> sp.csc_matrix:
+    """``base`` with its ``columns`` replaced by ``new``'s columns, in order."""
+    order = np.arange(base.shape[1])
+    order[columns] = base.shape[1] + np.arange(len(columns))
+    return sp.csc_matrix(sp.hstack([base, new], format="csc")[:, order])
 
 
 def _linear_scores(x: sp.csr_matrix, coef: Any, intercept: FloatArray) -> FloatArray:
@@ -741,10 +751,10 @@ def _linear_scores(x: sp.csr_matrix, coef: Any, intercept: FloatArray) -> FloatA
     return _dense(x.astype(np.float32) @ coef).astype(float) + intercept
 
 
-def _dense(matrix: Any, order: Literal["C", "F"] = "C") -> npt.NDArray[np.float32]:
-    """``matrix`` as a float32 array; ``order="F"`` for replacing whole tags' columns."""
-    dense = matrix.toarray(order=order) if sp.issparse(matrix) else matrix
-    return np.asarray(dense, dtype=np.float32, order=order)
+def _dense(matrix: Any) -> npt.NDArray[np.float32]:
+    """``matrix`` as a float32 array."""
+    dense = matrix.toarray() if sp.issparse(matrix) else matrix
+    return np.asarray(dense, dtype=np.float32)
 
 
 def _row_logits(coef: Any, columns: list[int], weights: FloatArray) -> FloatArray:
