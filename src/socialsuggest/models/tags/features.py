@@ -320,19 +320,38 @@ class FeatureBuilder:
 
     @classmethod
     def fit(cls, df: pd.DataFrame, config: TagModelConfig) -> FeatureBuilder:
-        """Fit on the training messages only, so validation measures unseen vocabulary too.
+        """``fit_transform`` without the features."""
+        return cls.fit_transform(df, config)[0]
 
-        Raises ValueError when the text has no usable term (sklearn's empty vocabulary).
+    @classmethod
+    def fit_transform(
+        cls, df: pd.DataFrame, config: TagModelConfig
+    ) -> tuple[FeatureBuilder, sp.csr_matrix]:
+        """Fit on the training messages only, so validation measures unseen vocabulary
+        too, and return their features with the builder.
+
+        The vectorizers count the training texts once; fitting, then transforming, counted
+        them twice (0.7 of cooking's 15 training seconds). The weights can differ from
+        ``transform``'s in the last bit: the vectorizer normalises rows before sorting
+        their columns. Raises ValueError when the text has no usable term (sklearn's
+        empty vocabulary).
         """
         texts = _texts(df)
-        word = _word_vectorizer(config).fit(texts)
+        word = _word_vectorizer(config)
+        blocks = [word.fit_transform(texts)]
         char = None
         if config.char_ngrams is not None:
-            char = _char_vectorizer(config, config.char_ngrams).fit(texts)
+            char = _char_vectorizer(config, config.char_ngrams)
+            blocks.append(char.fit_transform(texts))
         meta = None
         if config.use_metadata:
             meta = OneHotEncoder(handle_unknown="ignore", dtype=float).fit(_metadata(df))
-        return cls(word=word, char=char, meta=meta)
+        builder = cls(word=word, char=char, meta=meta)
+        if meta is not None:
+            blocks.append(builder._one_hot(df))
+        for block in blocks:
+            block.sort_indices()
+        return builder, sp.csr_matrix(sp.hstack(blocks, format="csr"))
 
     @property
     def n_features(self) -> int:

@@ -309,19 +309,19 @@ class TagModel:
             else:
                 modelled.append(tag)
         recent, prior = _recent_order([train, valid], archived, config.recent_half_life_days)
-        features = None
+        features, x_train = None, None
         if modelled:
             try:
-                features = FeatureBuilder.fit(train, config)
+                features, x_train = FeatureBuilder.fit_transform(train, config)
             except ValueError:  # empty vocabulary: nothing to learn from
                 for tag in modelled:
                     report[tag] = _unmodelled_stats(tag, counts[tag], "no_vocabulary")
                 modelled = []
         model = cls._empty(config, report, recent, archived, features)
         model.recent_prior = prior
-        if not modelled or features is None:
+        if not modelled or x_train is None:
             return model, None
-        return model, model._fit_first(train, valid, train_tags, valid_tags, modelled, counts)
+        return model, model._fit_first(x_train, valid, train_tags, valid_tags, modelled, counts)
 
     @classmethod
     def _empty(
@@ -347,7 +347,7 @@ class TagModel:
 
     def _fit_first(
         self,
-        train: pd.DataFrame,
+        x_train: sp.csr_matrix,
         valid: pd.DataFrame,
         train_tags: list[list[str]],
         valid_tags: list[list[str]],
@@ -362,7 +362,7 @@ class TagModel:
                 f"valid: no rows, and {len(modelled)} tags have enough examples to model: "
                 "their gates and thresholds are chosen on a validation window"
             )
-        x_train, x_valid = self.features.transform(train), self.features.transform(valid)
+        x_valid = self.features.transform(valid)
         y_train, y_valid = _indicator(train_tags, modelled), _indicator(valid_tags, modelled)
         self.tags = tuple(modelled)
         n_tags = len(modelled)
