@@ -51,9 +51,10 @@ class TagModelConfig:
     #: 2026-12-04, 2 threads, Intel Xeon): tw_covid19 hybrid NDCG@3 0.689 -> 0.700 (paired
     #: interval [+0.006, +0.018] in a scratch run; logistic kept), tw_grammys 0.810 ->
     #: 0.811 (logistic), cooking, se_biology, se_crypto unchanged (SVM kept); training
-    #: 3.5 -> 3.7 s and 5.1 -> 5.8 s on the tweet sets, +27-46% on the StackExchange sets
-    #: (16.8 -> 21.4 s cooking, 7.9 -> 11.5 s se_crypto) for the probe of the other
-    #: learner; the daily retrain pays that once a week (``RetrainPolicy.learner_recheck_days``).
+    #: 2.6 -> 2.8 s and 3.8 -> 3.9 s on the tweet sets, +17-21% on the StackExchange sets
+    #: (12.7 -> 14.8 s cooking, 10.1 -> 12.1 s se_biology, 6.7 -> 7.9 s se_crypto; rerun
+    #: on the faster fit of the same day) for the probe of the other learner; the daily
+    #: retrain pays that once a week (``RetrainPolicy.learner_recheck_days``).
     choose_learner: bool = True
     #: Snowball stemmer language for the word features (PyStemmer), None = raw words:
     #: "proteins" and "protein" share a column (+0.02 NDCG@3 on cooking and se_biology).
