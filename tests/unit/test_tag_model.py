@@ -522,6 +522,30 @@ def test_suggest_one_answers_as_suggest_on_a_one_row_frame(
     assert hits > 100  # the comparison ran on real suggestions, not empty lists
 
 
+def test_ranking_lookups_are_kept_per_model_and_dropped_when_tags_are_archived(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    """A served model keeps its ranking lookups for the stored recent list between
+    requests; archiving a tag (in place or on a copy) after it has served must still
+    take effect at once, and the kept copy is never pickled."""
+    _, _, test = cooking
+    served = pickle.loads(pickle.dumps(model))
+    text = "how long should bread dough rise"
+    hybrid = served.suggest(test, k=K)
+    shown = [s.tag for s in served.suggest_one(text, k=K)]
+    assert served.__dict__.get("_stored_lookups") is not None  # kept after serving
+    assert served.suggest(test, k=K) == hybrid  # and answering the same from it
+    assert "_stored_lookups" not in pickle.loads(pickle.dumps(served)).__dict__
+    copy_archived = served.with_archived(shown[:1])
+    assert shown[0] not in {s.tag for s in copy_archived.suggest_one(text, k=K)}
+    assert [s.tag for s in served.suggest_one(text, k=K)] == shown  # the original is as it was
+    served.archive(shown[:1])
+    assert shown[0] not in {s.tag for s in served.suggest_one(text, k=K)}
+    archived_rows = served.suggest(test, k=K)
+    assert not {s.tag for row in archived_rows for s in row} & {shown[0]}
+    assert archived_rows == copy_archived.suggest(test, k=K)
+
+
 def test_the_one_row_view_is_rebuilt_after_unpickling_not_stored(model: TagModel) -> None:
     assert model.features is not None
     view = model.features.one_row

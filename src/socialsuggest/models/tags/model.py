@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -182,6 +182,23 @@ def _gate(
     return TagStats(
         tag, n_train_pos, n_pos, n_neg, auc, low, high, threshold, enabled, reason, evidence
     )
+
+
+@dataclass(frozen=True)
+class _Lookups:
+    """A model's ranking inputs for one recent-tag list (``TagModel._lookups``)."""
+
+    #: The objects it was built from, compared by identity.
+    key: tuple[Any, ...]
+    #: The recent tags, de-duplicated and without archived ones, newest first.
+    fallback: list[str]
+    #: Modelled tags that may be suggested (``TagModel.active_mask``).
+    active: npt.NDArray[np.bool_]
+    #: The first ``recent_pool`` of ``fallback``; each one's column among the active
+    #: modelled tags (-1: none) and its recency prior.
+    pool: list[str]
+    pool_column: npt.NDArray[np.int64]
+    pool_prior: FloatArray
 
 
 @dataclass
@@ -589,13 +606,14 @@ class TagModel:
         once per mode is most of the cost of scoring production in a publish step.
         ``proba`` may be None for ``recent``, which does not read it.
         """
-        k, fallback = self._check(k, mode, recent)
+        k = self._check(k, mode)
+        lookups = self._lookups(recent)
         if mode == "recent":
-            row = [Suggestion(t, 0.0, "recent") for t in fallback[:k]]
+            row = [Suggestion(t, 0.0, "recent") for t in lookups.fallback[:k]]
             return [list(row) for _ in range(n_rows)]
         if proba is None or proba.shape != (n_rows, len(self.tags)):
             raise ValueError(f"proba must have shape ({n_rows}, {len(self.tags)}) for {mode}")
-        return self._rank(proba, k, mode, fallback)
+        return self._rank(proba, k, mode, lookups)
 
     def suggest_one(
         self,
@@ -612,51 +630,86 @@ class TagModel:
         ``suggest`` on a one-row frame (a test checks it); ``metadata`` holds the
         optional ``network`` / ``message_type``.
         """
-        k, fallback = self._check(k, mode, recent)
+        k = self._check(k, mode)
+        lookups = self._lookups(recent)
         if mode == "recent":
-            return [Suggestion(t, 0.0, "recent") for t in fallback[:k]]
+            return [Suggestion(t, 0.0, "recent") for t in lookups.fallback[:k]]
         proba = np.zeros((1, len(self.tags)))
         if self.features is not None and self.tags:
             columns, weights = self.features.one_row.features(text, metadata or {})
             logits = _row_logits(self.coef, columns, weights)
             proba[0] = self._calibrated(logits + self.intercept)
-        return self._rank(proba, k, mode, fallback)[0]
+        return self._rank(proba, k, mode, lookups)[0]
 
-    def _check(
-        self, k: int | None, mode: Mode, recent: Sequence[str] | None
-    ) -> tuple[int, list[str]]:
-        """Validated ``k`` and the de-duplicated, unarchived fallback list."""
+    def _check(self, k: int | None, mode: Mode) -> int:
+        """Validated ``k`` (the configured one when None) and ``mode``."""
         k = self.config.k if k is None else k
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if mode not in ("hybrid", "model", "recent"):
             raise ValueError(f"mode must be hybrid, model or recent, got {mode!r}")
+        return k
+
+    def _lookups(self, recent: Sequence[str] | None) -> _Lookups:
+        """What ranking reads besides the probabilities, for ``recent`` (None: the list
+        stored at training time).
+
+        Kept for the stored list, which every serving request uses: built per call it
+        was a third of ``suggest_one`` (loops over the org's tags and recent pool). The
+        copy is dropped whenever one of the objects it was built from is replaced
+        (``archive``, ``with_archived``) and never pickled.
+        """
+        key = (self.tags, self.tag_report, self.archived, self.recent_tags, self.recent_prior)
+        if recent is None:
+            cached = self.__dict__.get("_stored_lookups")
+            if cached is not None and all(a is b for a, b in zip(cached.key, key, strict=True)):
+                return cast(_Lookups, cached)
         source = self.recent_tags if recent is None else recent
-        return k, [t for t in dict.fromkeys(source) if t not in self.archived]
+        fallback = [t for t in dict.fromkeys(source) if t not in self.archived]
+        active = self.active_mask
+        pool = fallback[: self.config.recent_pool]
+        column = {t: j for j, t in enumerate(self.tags) if active[j]}
+        lookups = _Lookups(
+            key=key,
+            fallback=fallback,
+            active=active,
+            pool=pool,
+            pool_column=np.array([column.get(t, -1) for t in pool], dtype=np.int64),
+            pool_prior=np.array([self.recent_prior.get(t, 0.0) for t in pool]),
+        )
+        if recent is None:
+            self.__dict__["_stored_lookups"] = lookups
+        return lookups
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_stored_lookups", None)  # a cache: rebuilt on first use
+        return state
 
     def _rank(
-        self, proba: FloatArray, k: int, mode: Mode, fallback: list[str]
+        self, proba: FloatArray, k: int, mode: Mode, lookups: _Lookups
     ) -> list[list[Suggestion]]:
         """Rows of probabilities → suggestions (``model`` or ``hybrid``; see ``suggest``)."""
         n = proba.shape[0]
         floor = self.thresholds if mode == "hybrid" else np.full(len(self.tags), -np.inf)
-        active = self.active_mask  # a property that builds the mask: once per call
-        eligible = active & (proba >= floor)
+        eligible = lookups.active & (proba >= floor)
         top = _top_k(np.where(eligible, proba, -np.inf), k)
         if mode == "model":
             return [
                 [Suggestion(self.tags[j], float(proba[i, j]), "model") for j in top[i]]
                 for i in range(n)
             ]
-        pool = fallback[: self.config.recent_pool]
-        column = {t: j for j, t in enumerate(self.tags) if active[j]}
-        pool_column = np.array([column.get(t, -1) for t in pool], dtype=np.int64)
-        pool_prior = np.array([self.recent_prior.get(t, 0.0) for t in pool])
         rows: list[list[Suggestion]] = []
         for start in range(0, n, _HYBRID_CHUNK):
             chunk = slice(start, start + _HYBRID_CHUNK)
             rows += _hybrid_rows(
-                proba[chunk], top[chunk], k, self.tags, pool, pool_column, pool_prior
+                proba[chunk],
+                top[chunk],
+                k,
+                self.tags,
+                lookups.pool,
+                lookups.pool_column,
+                lookups.pool_prior,
             )
         return rows
 
