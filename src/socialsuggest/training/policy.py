@@ -31,8 +31,8 @@ A refitted org fits the learner its production model chose (``TagModelConfig.
 choose_learner``) without comparing the candidates again, until that choice is
 ``learner_recheck_days`` old: which learner suits an org is a property of its messages,
 which a day does not change, and the comparison costs 17-21% of a fit where the SVM is
-kept on the StackExchange sets (``tags_accuracy.md``, 2026-12-04). Each version records its learner and when it was chosen
-(``LEARNER_TAG``, ``LEARNER_CHOSEN_TAG``).
+kept on the StackExchange sets (``tags_accuracy.md``, 2026-12-04). Each version records
+its learner and when it was chosen (``LEARNER_TAG``, ``LEARNER_CHOSEN_TAG``).
 
 The decision reads only the registry's version tags and the processed zone's file
 listing (row counts from Parquet footers), so skipping an org costs no training read.

@@ -659,7 +659,8 @@ class TagModel:
         copy is dropped whenever one of the objects it was built from is replaced
         (``archive``, ``with_archived``) and never pickled.
         """
-        key = (self.tags, self.tag_report, self.archived, self.recent_tags, self.recent_prior)
+        key: tuple[Any, ...] = (self.config, self.tags, self.tag_report, self.archived)
+        key += (self.recent_tags, self.recent_prior)
         if recent is None:
             cached = self.__dict__.get("_stored_lookups")
             if cached is not None and all(a is b for a, b in zip(cached.key, key, strict=True)):
