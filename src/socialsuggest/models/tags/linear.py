@@ -113,6 +113,16 @@ def _classifier(config: TagModelConfig) -> LinearSVC | LogisticRegression:
     return LogisticRegression(solver="liblinear", **shared)
 
 
+def kept(weights: npt.NDArray[np.float32], below: float) -> BoolArray:
+    """Which weights a pruned model keeps: those of at least ``below`` in absolute
+    value, or every non-zero one when ``below`` is 0.
+
+    One rule for both places that prune: ``fit_tags``, as each tag's fit returns, and
+    the fold models' mean, which is pruned only once it is summed.
+    """
+    return np.abs(weights) >= below if below > 0 else weights != 0
+
+
 def fit_tags(
     x: sp.csr_matrix, y: BoolArray, config: TagModelConfig, below: float = 0.0
 ) -> tuple[sp.csc_matrix, FloatArray]:
@@ -133,7 +143,7 @@ def fit_tags(
     def fit_pruned(j: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32], float]:
         w, b = _fit_one(x, y[:, j], config)
         w32 = w.astype(np.float32)
-        keep = np.flatnonzero(np.abs(w32) >= below if below > 0 else w32 != 0)
+        keep = np.flatnonzero(kept(w32, below))
         return keep, w32[keep], b
 
     with ThreadPoolExecutor(max_workers=max(1, config.n_jobs)) as pool:

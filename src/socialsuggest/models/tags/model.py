@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from socialsuggest.models.tags.choice import CONFIGURED, candidates, choose, validation_score
 from socialsuggest.models.tags.config import TagModelConfig
 from socialsuggest.models.tags.features import FeatureBuilder
-from socialsuggest.models.tags.linear import best_threshold, fit_tags
+from socialsuggest.models.tags.linear import best_threshold, fit_tags, kept
 from socialsuggest.training.metrics import auc_with_ci
 
 Mode = Literal["hybrid", "model", "recent"]
@@ -491,7 +491,7 @@ class TagModel:
         )
         if refit:
             assert x_all is not None
-            self._refit_enabled(x_all, y_train, y_valid)
+            self._refit_enabled(x_all, y_train, y_valid, coef)
 
     def _out_of_fold(
         self, x_all: sp.csr_matrix, y_all: npt.NDArray[np.bool_]
@@ -530,19 +530,25 @@ class TagModel:
         return scores, mean_coef, np.asarray(intercept_sum / n, dtype=float)
 
     def _refit_enabled(
-        self, x_all: sp.csr_matrix, y_train: npt.NDArray[np.bool_], y_valid: npt.NDArray[np.bool_]
+        self,
+        x_all: sp.csr_matrix,
+        y_train: npt.NDArray[np.bool_],
+        y_valid: npt.NDArray[np.bool_],
+        coef: sp.csc_matrix,
     ) -> None:
         """Refit enabled tags on train + valid, keeping the gate verdicts and thresholds.
 
         The thresholds were tuned on the train-only model; the refit model sees ~10% more
         data, so its scores shift little, while the newest examples help the most.
+        ``coef`` is the gated model's (``self.coef``) as CSC: replacing columns there
+        saves converting the CSR copy back.
         """
         cols = [j for j, t in enumerate(self.tags) if self.tag_report[t].enabled]
         if not cols:
             return
         y_all = np.vstack([y_train, y_valid])[:, cols]
-        coef, intercept = fit_tags(x_all, y_all, self.config, self.config.prune_below)
-        self.coef = _with_columns(sp.csc_matrix(self.coef), np.asarray(cols), coef).tocsr()
+        refitted, intercept = fit_tags(x_all, y_all, self.config, self.config.prune_below)
+        self.coef = _with_columns(coef, np.asarray(cols), refitted).tocsr()
         self.intercept[cols] = intercept
 
     # -------------------------------------------------------------- prediction
@@ -697,8 +703,8 @@ class TagModel:
         top = _top_k(np.where(eligible, proba, -np.inf), k)
         if mode == "model":
             return [
-                [Suggestion(self.tags[j], float(proba[i, j]), "model") for j in top[i]]
-                for i in range(n)
+                [Suggestion(self.tags[j], float(proba[i, j]), "model") for j in row if j >= 0]
+                for i, row in enumerate(top.tolist())
             ]
         rows: list[list[Suggestion]] = []
         for start in range(0, n, _HYBRID_CHUNK):
@@ -781,7 +787,7 @@ def _pruned(coef: sp.csc_matrix, below: float) -> sp.csc_matrix:
     if below <= 0:
         return coef
     out = coef.copy()
-    out.data[np.abs(out.data) < below] = 0
+    out.data[~kept(out.data, below)] = 0
     out.eliminate_zeros()
     return out
 
@@ -833,17 +839,18 @@ def _row_logits(coef: Any, columns: list[int], weights: FloatArray) -> FloatArra
     )
 
 
-def _top_k(scores: FloatArray, k: int) -> list[list[int]]:
-    """Column indices of the ``k`` highest finite scores per row, best first."""
+def _top_k(scores: FloatArray, k: int) -> npt.NDArray[np.int64]:
+    """Column indices of the ``k`` highest finite scores per row, best first, as an
+    (n, min(k, columns)) array: a row with fewer finite scores ends in -1s."""
     n, m = scores.shape
-    if m == 0:
-        return [[] for _ in range(n)]
     kk = min(k, m)
+    if kk == 0:
+        return np.full((n, 0), -1, dtype=np.int64)
     part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
     rows = np.arange(n)[:, None]
     order = np.argsort(-scores[rows, part], axis=1, kind="stable")
     best = part[rows, order]
-    return [[int(j) for j in best[i] if np.isfinite(scores[i, j])] for i in range(n)]
+    return np.where(np.isfinite(scores[rows, best]), best, -1).astype(np.int64)
 
 
 #: Rows ranked at once by ``_hybrid_rows``: a chunk holds rows × recent-pool scores.
@@ -852,15 +859,15 @@ _HYBRID_CHUNK = 2048
 
 def _hybrid_rows(
     proba: FloatArray,
-    top: list[list[int]],
+    top: npt.NDArray[np.int64],
     k: int,
     tags: Sequence[str],
     pool: Sequence[str],
     pool_column: npt.NDArray[np.int64],
     pool_prior: FloatArray,
 ) -> list[list[Suggestion]]:
-    """Model tags above their thresholds (``top``, best first), merged with the org's
-    recent tags (``pool``).
+    """Model tags above their thresholds (``top``, best first, as ``_top_k`` gives
+    them), merged with the org's recent tags (``pool``).
 
     Every candidate carries a probability estimate: the classifier's for a model tag
     (and for a recent tag it can score: ``pool_column`` ≥ 0), the recency-weighted prior
@@ -876,10 +883,10 @@ def _hybrid_rows(
     """
     n, width = proba.shape[0], k + len(pool)
     above_col = np.full((n, k), -1, dtype=np.int64)
+    above_col[:, : top.shape[1]] = top
     above = np.full((n, k), -np.inf)
-    for i, row in enumerate(top):
-        above_col[i, : len(row)] = row
-        above[i, : len(row)] = proba[i, row]
+    held = above_col >= 0
+    above[held] = proba[np.nonzero(held)[0], above_col[held]]
     scorable = pool_column >= 0
     recent = np.tile(pool_prior, (n, 1))
     recent[:, scorable] = proba[:, pool_column[scorable]]
