@@ -5,7 +5,10 @@ because it decides which tags the model may suggest at all. This module decides
 about the *whole* candidate: it needs at least one enabled tag, and on the same
 test window its hybrid hit-rate@3 and NDCG@3 may not be worse than production's
 by more than a tolerance. Comparing on the same window matters: a later window
-can be easier or harder, and only a same-data comparison isolates the model.
+can be easier or harder, and only a same-data comparison isolates the model. For the
+same reason the tag family scores production with the candidate's archived tags off
+(``pipeline.tags_cycle``): an archived tag is the org's decision, which no drop in
+metrics on messages still carrying it may veto.
 """
 
 from __future__ import annotations
