@@ -767,6 +767,62 @@ def test_negative_subsampling_keeps_positives_the_closest_negatives_and_the_nega
     assert again is not None and np.array_equal(again, rows)  # seeded: any process, same fit
 
 
+@pytest.mark.parametrize(
+    ("loss", "c", "class_weight", "weighted", "negative_first"),
+    [
+        ("squared_hinge", 0.3, None, True, False),
+        ("squared_hinge", 0.3, None, False, True),
+        ("logistic", 10.0, None, True, True),
+        ("squared_hinge", 1.0, "balanced", True, True),
+        ("logistic", 10.0, "balanced", False, False),
+    ],
+)
+def test_the_direct_liblinear_fit_is_the_estimators_fit(
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    model: TagModel,
+    loss: str,
+    c: float,
+    class_weight: str | None,
+    weighted: bool,
+    negative_first: bool,
+) -> None:
+    """``liblinear_fit`` skips the estimators' input checks but must return their model
+    bit for bit (LinearSVC / LogisticRegression(liblinear), dual, random_state=0), with
+    and without sample weights, whichever class comes first: this is what fails if a
+    scikit-learn upgrade changes the private liblinear entry point."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    from socialsuggest.models.tags.linear import liblinear_fit
+
+    x, y = _cooking_matrix(cooking, model)
+    pos, neg = np.flatnonzero(y)[:300], np.flatnonzero(~y)[:1200]
+    order = np.concatenate([neg, pos] if negative_first else [pos, neg])
+    x, y = x[order], y[order]
+    assert y[0] != negative_first and y.any() and not y.all()
+    weights = np.linspace(0.5, 3.0, y.size) if weighted else None
+    config = replace(CONFIG, loss=loss, C=c, class_weight=class_weight)  # type: ignore[arg-type]
+    shared: dict[str, Any] = dict(
+        C=c, dual=True, class_weight=class_weight, max_iter=1000, tol=config.tol, random_state=0
+    )
+    estimator = (
+        LinearSVC(loss="squared_hinge", **shared)
+        if loss == "squared_hinge"
+        else LogisticRegression(solver="liblinear", **shared)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator.fit(x, y, sample_weight=weights)
+    coef, intercept = liblinear_fit(x, y, weights, config)
+    assert np.count_nonzero(coef) > 100
+    np.testing.assert_array_equal(coef, estimator.coef_[0])
+    assert intercept == estimator.intercept_[0]
+    with pytest.raises(ValueError, match="y: a tag's fit needs both"):
+        liblinear_fit(x, np.zeros(y.size, dtype=bool), None, config)
+
+
 def test_negative_subsampling_is_skipped_when_negatives_are_few(
     cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], model: TagModel
 ) -> None:

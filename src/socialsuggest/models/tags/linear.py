@@ -8,16 +8,14 @@ archiving all work per tag.
 
 from __future__ import annotations
 
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.svm import LinearSVC
+from sklearn.svm import _liblinear  # type: ignore[attr-defined]
+from sklearn.utils.class_weight import compute_class_weight
 
 from socialsuggest.models.tags.config import TagModelConfig
 
@@ -45,17 +43,13 @@ def _fit_one(x: sp.csr_matrix, y: BoolArray, config: TagModelConfig) -> tuple[Fl
     ratio = nb_log_count_ratio(x, y, config.nb_alpha) if config.nb_scaling else None
     xs = x @ sp.diags(ratio) if ratio is not None else x
     rows, weights = training_rows(x, y, config)
-    clf = _classifier(config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        if rows is None:
-            clf.fit(xs, y)
-        else:
-            clf.fit(xs[rows], y[rows], sample_weight=weights)
-    coef = np.asarray(clf.coef_[0], dtype=float)
+    if rows is None:
+        coef, intercept = liblinear_fit(xs, y, None, config)
+    else:
+        coef, intercept = liblinear_fit(xs[rows], y[rows], weights, config)
     if ratio is not None:
         coef = coef * ratio
-    return coef, float(clf.intercept_[0])
+    return coef, intercept
 
 
 def training_rows(
@@ -94,23 +88,43 @@ def training_rows(
     return rows, weights
 
 
-def _classifier(config: TagModelConfig) -> LinearSVC | LogisticRegression:
-    # Dual coordinate descent is the fast liblinear path when features outnumber rows,
-    # which TF-IDF with bigrams always does on one org's data.
-    shared: dict[str, Any] = {
-        "C": config.C,
-        "dual": True,
-        "class_weight": config.class_weight,
-        "max_iter": 1000,
-        "tol": config.tol,
-        # liblinear shuffles its coordinates; unseeded it draws from numpy's global state,
-        # so the same data trained in two processes gave different models (and the Spark
-        # fan-out's metrics differed from the local pool's in the third decimal)
-        "random_state": 0,
-    }
-    if config.loss == "squared_hinge":
-        return LinearSVC(loss="squared_hinge", **shared)
-    return LogisticRegression(solver="liblinear", **shared)
+#: liblinear's solver ids for the two losses, both L2-regularised and solved in the dual
+#: (coordinate descent): the fast path when features outnumber rows, as TF-IDF with
+#: bigrams always does on one org's data. (``sklearn.svm._base._get_liblinear_solver_type``)
+_SOLVER = {"squared_hinge": 1, "logistic": 7}
+#: liblinear shuffles its coordinates; unseeded the same data trained in two processes
+#: gave different models (and the Spark fan-out's metrics differed from the local pool's
+#: in the third decimal). This is the seed sklearn passes for ``random_state=0``.
+_SEED = int(np.random.RandomState(0).randint(np.iinfo("i").max))
+_MAX_ITER = 1000
+_liblinear.set_verbosity_wrap(0)
+
+
+def liblinear_fit(
+    x: sp.csr_matrix, y: BoolArray, weights: FloatArray | None, config: TagModelConfig
+) -> tuple[FloatArray, float]:
+    """One binary liblinear fit: (weights, intercept), bit for bit what ``LinearSVC`` /
+    ``LogisticRegression(solver="liblinear")`` with ``dual=True, random_state=0`` and
+    ``intercept_scaling=1`` return.
+
+    Called directly because a tag's fit is small (a few thousand rows) and run 1,600
+    times an org: the estimators' input checks were 30% of the SVM's fitting time on
+    cooking (2026-12-05). ``tests/unit/test_tag_model.py`` holds this to the estimators,
+    so a scikit-learn upgrade that changes the private entry point fails there.
+    """
+    classes = np.array([False, True])
+    if y.all() or not y.any():
+        raise ValueError("y: a tag's fit needs both positive and negative rows")
+    sample_weight = np.ones(y.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    class_weight = compute_class_weight(
+        config.class_weight, classes=classes, y=y, sample_weight=sample_weight
+    )
+    x = x if x.dtype == np.float64 else x.astype(np.float64)
+    raw, _ = _liblinear.train_wrap(
+        x, y.astype(np.float64), True, _SOLVER[config.loss], config.tol, 1.0, config.C,
+        class_weight, _MAX_ITER, _SEED, 0.1, sample_weight,
+    )  # fmt: skip
+    return np.asarray(raw[0, :-1], dtype=float), float(raw[0, -1])
 
 
 def kept(weights: npt.NDArray[np.float32], below: float) -> BoolArray:
