@@ -89,6 +89,31 @@ def test_auc_matches_sklearn_with_ties() -> None:
     assert low < value < high
 
 
+@pytest.mark.parametrize("decimals", [1, 2, None])
+def test_best_threshold_is_the_best_cut_by_brute_force(decimals: int | None) -> None:
+    """The F-beta threshold scan (one sort, ties kept together) against every cut tried
+    one by one: predicting score >= cut, the best F2 and the highest cut reaching it."""
+    from socialsuggest.models.tags.linear import best_threshold
+
+    rng = np.random.default_rng(decimals or 7)
+    for _ in range(20):
+        y = rng.random(300) < 0.1
+        y[0] = True
+        raw = y * 0.3 + rng.random(300)
+        scores = np.round(raw, decimals) if decimals is not None else raw
+        cut, f2 = best_threshold(y, scores, beta=2.0)
+        best = (-1.0, 0.0)
+        for c in np.unique(scores):
+            predicted = scores >= c
+            tp = int((predicted & y).sum())
+            fp, fn = int((predicted & ~y).sum()), int((~predicted & y).sum())
+            f = 5 * tp / (5 * tp + 4 * fn + fp)
+            if f > best[0] or (f == best[0] and c > best[1]):
+                best = (f, float(c))
+        assert f2 == pytest.approx(best[0])
+        assert cut == best[1]
+
+
 def test_hanley_mcneil_se_by_hand() -> None:
     a, n1, n2 = 0.8, 10, 20
     q1, q2 = 0.8 / 1.2, 2 * 0.64 / 1.8

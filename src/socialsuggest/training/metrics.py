@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -202,7 +202,10 @@ def auc(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError("AUC needs at least one positive and one negative example")
-    ranks = rankdata(s)
+    # scipy's rankdata(method="average"), exactly, at a third of its cost: a gate calls
+    # this for every tag of every org (1,100 times in one cooking fit)
+    _, group, size = np.unique(s, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(size) - (size - 1) / 2)[group]
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

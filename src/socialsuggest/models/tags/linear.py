@@ -184,13 +184,12 @@ def best_threshold(y: BoolArray, scores: FloatArray, beta: float) -> tuple[float
     The optimum always sits at some positive's score, so scanning the scores in
     descending order (ties kept together) is exact. Needs at least one positive.
     """
-    order = np.argsort(-scores, kind="stable")
-    s = scores[order]
-    tp = np.cumsum(y[order])
-    fp = np.arange(1, s.size + 1) - tp
+    values, group, size = np.unique(scores, return_inverse=True, return_counts=True)
+    positives = np.bincount(group, weights=y, minlength=values.size)
+    tp = np.cumsum(positives[::-1])  # cuts from the highest score down, ties together
+    fp = np.cumsum(size[::-1]) - tp
     fn = int(y.sum()) - tp
-    last_of_tie = np.r_[s[1:] != s[:-1], True]
     b2 = beta * beta
-    f = np.where(last_of_tie, (1 + b2) * tp / ((1 + b2) * tp + b2 * fn + fp), -1.0)
+    f = (1 + b2) * tp / ((1 + b2) * tp + b2 * fn + fp)
     best = int(np.argmax(f))
-    return float(s[best]), float(f[best])
+    return float(values[::-1][best]), float(f[best])
