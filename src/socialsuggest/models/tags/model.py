@@ -287,12 +287,14 @@ class TagModel:
         options = candidates(config)
         if learner is not None and learner in options:
             options = {learner: options[learner]}
+        elif valid.empty:  # nothing to choose on: the configured learner, alone
+            options = {CONFIGURED: options[CONFIGURED]}
         begun = {
             name: cls._start(train, valid, option, archived) for name, option in options.items()
         }
         scores = (
             {name: m._provisional_score(s, valid) for name, (m, s) in begun.items()}
-            if len(options) > 1 and not valid.empty
+            if len(options) > 1
             else {}
         )
         name = learner if learner is not None and learner in begun else choose(scores)
