@@ -33,3 +33,25 @@ def test_regression_beyond_tolerance_is_rejected_within_it_accepted() -> None:
 def test_missing_metric_is_a_reason_not_a_crash() -> None:
     result = model_gate(enabled_tags=5, candidate={"ndcg@3": 0.9}, production=GOOD)
     assert not result.passed and "hit_rate@3: missing" in result.reasons[0]
+
+
+def test_a_model_showing_five_or_one_suggestions_is_gated_like_one_showing_three() -> None:
+    """The gate compares hit-rate@3 and NDCG@3; a model configured to show k=5 (or 1)
+    suggestions was rejected as "missing" them. Its report holds both at any k, computed
+    on the list it shows, so production ranked as many is compared like for like."""
+    from socialsuggest.training import evaluate_suggestions
+
+    gold = [{"a"}, {"b"}, {"c", "d"}, {"e"}]
+    shown = [["x", "y", "a", "z", "w"], ["b"], ["x", "c", "d"], ["y", "x", "z", "w", "e"]]
+    at5 = evaluate_suggestions(gold, shown, k=5)
+    assert at5["hit_rate@3"] == 0.75 and at5["hit_rate@5"] == 1.0
+    assert 0 < at5["ndcg@3"] < at5["ndcg@5"]
+    assert model_gate(enabled_tags=3, candidate=at5, production=None).passed
+    at1 = evaluate_suggestions(gold, [row[:1] for row in shown], k=1)
+    assert at1["hit_rate@3"] == at1["hit_rate@1"] == 0.25
+    worse = model_gate(enabled_tags=3, candidate=at1, production=at5)
+    assert not worse.passed and worse.reasons[0].startswith("hit_rate@3: 0.2500 vs production")
+    at3 = evaluate_suggestions(gold, shown, k=3)
+    assert {m: at3[m] for m in ("hit_rate@3", "ndcg@3")} == {
+        m: at5[m] for m in ("hit_rate@3", "ndcg@3")
+    }

@@ -148,7 +148,11 @@ def _logged_metrics(result: OrgResult) -> dict[str, float]:
 
 
 def _production_metrics(
-    registry: Registry, production: VersionInfo, test: pd.DataFrame, archived: Iterable[str]
+    registry: Registry,
+    production: VersionInfo,
+    test: pd.DataFrame,
+    archived: Iterable[str],
+    k: int,
 ) -> dict[str, float]:
     """Production's hybrid metrics on the candidate's own test window (same data), with
     the tags archived for the candidate (``archived``) off in production too.
@@ -159,12 +163,12 @@ def _production_metrics(
     on that alone (one org's hit-rate@3 0.99 vs 0.31), leaving the archived tag served.
     Archiving is the org's decision, not a model's to veto: the gate compares models
     under the same archive.
+
+    ``k``: the candidate's suggestions per message; production is ranked as many, so a
+    candidate configured to show fewer (or more) is compared like for like.
     """
-    return _hybrid_metrics(registry.load_version(production).model.with_archived(archived), test)
-
-
-def _hybrid_metrics(model: TagModel, test: pd.DataFrame) -> dict[str, float]:
-    metrics: dict[str, float] = evaluate_model(model, test)["hybrid"]
+    model = registry.load_version(production).model.with_archived(archived)
+    metrics: dict[str, float] = evaluate_model(model, test, k=k)["hybrid"]
     return metrics
 
 
@@ -205,7 +209,7 @@ def publish(
         else:
             try:
                 production = _production_metrics(
-                    registry, before, result.test, result.model.archived
+                    registry, before, result.test, result.model.archived, result.model.config.k
                 )
             except Exception as exc:  # a production artifact that no longer loads
                 # cannot be the bar to clear: the candidate is judged on its own gates

@@ -257,7 +257,10 @@ def evaluate_suggestions(
     ``hamming_loss`` treat the top ``k`` as the predicted set; ``hamming_loss`` uses
     ``labels`` as the universe (default: all labels seen in gold or suggestions);
     ``coverage`` is the share of all rows with at least one suggestion. ``ndcg@5`` is
-    computed on whatever the list holds when it has fewer than 5 items.
+    computed on whatever the list holds when it has fewer than 5 items, and so are
+    ``ndcg@3`` and ``hit_rate@3``, which are there whatever ``k``: they are what the model
+    gates compare, and a model showing 5 suggestions was otherwise rejected for lacking
+    them.
     """
     ranked = [_tags_of(row) for row in suggested]
     top_sets = [frozenset(_dedup_top_k(r, k)) for r in ranked]
@@ -267,9 +270,12 @@ def evaluate_suggestions(
         f"precision@{k}": precision_at_k(gold_sets, ranked, k),
         f"recall@{k}": recall_at_k(gold_sets, ranked, k),
         f"ndcg@{k}": ndcg_at_k(gold_sets, ranked, k),
+        # the cut every model gate compares (``GateConfig.compared``), whatever ``k``
+        "ndcg@3": ndcg_at_k(gold_sets, ranked, 3),
         "ndcg@5": ndcg_at_k(gold_sets, ranked, 5),
         f"map@{k}": map_at_k(gold_sets, ranked, k),
         f"hit_rate@{k}": hit_rate_at_k(gold_sets, ranked, k),
+        "hit_rate@3": hit_rate_at_k(gold_sets, ranked, 3),
         "f2": f_beta(gold_sets, top_sets, beta=2.0),
         "hamming_loss": hamming_loss(gold_sets, top_sets, labels),
         "coverage": float(np.mean([bool(r) for r in ranked])) if ranked else math.nan,
