@@ -20,10 +20,13 @@
 set -uo pipefail
 VENV="${1:-.venv}"
 PYTEST="$VENV/bin/pytest"
+# test_tags_cycle (~6 min; its MLflow server takes a free ephemeral port) runs with the
+# third group: on 2026-12-05 the second group took 23m52s of a 25m32s CI alone, the
+# others 15m27s and 13m38s.
 GROUPS_=(
   "tests/e2e"
-  "tests/dags tests/integration"
-  "tests/serving tests/unit"
+  "tests/dags tests/integration --ignore=tests/integration/test_tags_cycle.py"
+  "tests/serving tests/unit tests/integration/test_tags_cycle.py"
 )
 STREAMED=1  # index of the group whose report streams
 
