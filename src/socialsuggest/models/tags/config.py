@@ -15,8 +15,8 @@ class TagModelConfig:
 
     #: Tags with fewer positive training examples are not modelled (left to the recent
     #: list): a classifier from 4 examples is mostly noise and costs a fit per tag. The
-    #: logistic words learner ``choose_learner`` may pick models tags used twice
-    #: (``choice.ALTERNATIVE``: short messages, a long tail of rare hashtags).
+    #: logistic words learner, which ``choose_learner`` may pick, models every tag used
+    #: twice (``choice.ALTERNATIVE``: short messages, a long tail of rare hashtags).
     min_positives: int = 5
     #: A tag whose validation AUC lower bound is below this is switched off. 0.5 reads
     #: "better than chance at ``ci_level``": 0.6 switched off tags that rank well and
