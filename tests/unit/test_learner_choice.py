@@ -101,11 +101,12 @@ def test_the_choice_scores_what_the_evaluation_reports(
     (evaluate_model then reports ndcg@5: reading its "ndcg@3" raised a KeyError)."""
     valid = tweets[1]
     gold = [frozenset(t) for t in valid["tags"]]
-    proba = chosen_on_tweets.predict_proba(valid)
+    proba, votes = chosen_on_tweets.predict_proba(valid), chosen_on_tweets.predict_votes(valid)
     expected = evaluate_model(chosen_on_tweets, valid)["hybrid"]["ndcg@3"]
-    assert validation_score(chosen_on_tweets, proba, gold) == pytest.approx(expected, abs=1e-12)
+    score = validation_score(chosen_on_tweets, proba, gold, votes)
+    assert score == pytest.approx(expected, abs=1e-12)
     five = replace(chosen_on_tweets, config=replace(chosen_on_tweets.config, k=5))
-    assert validation_score(five, proba, gold) == pytest.approx(expected, abs=1e-12)
+    assert validation_score(five, proba, gold, votes) == pytest.approx(expected, abs=1e-12)
     train, small_valid = split("tw_covid19", limit=3000)
     shown_five = TagModel.fit(train, small_valid, replace(CHOOSE, k=5))
     assert {name for name, _ in shown_five.learner_scores} == {CONFIGURED, LOGISTIC_WORDS}

@@ -305,6 +305,8 @@ def test_hybrid_fills_k_ranked_by_estimated_probability(
     assert len(model.recent_tags) >= K
     rows = model.suggest(test, k=K, mode="hybrid")
     proba = model.predict_proba(test)
+    votes = model.predict_votes(test)  # None unless validation turned the vote on
+    w = model.knn_weight
     column = {t: j for j, t in enumerate(model.tags)}
     thresholds = dict(zip(model.tags, model.thresholds, strict=True))
     pool = set(model.recent_tags[: model.config.recent_pool])
@@ -317,12 +319,13 @@ def test_hybrid_fills_k_ranked_by_estimated_probability(
                 assert s.score >= thresholds[s.tag] and model.tag_report[s.tag].enabled
                 estimates.append(s.score)
             else:  # a recent tag, scored by the classifier when it can, else by its prior
-                assert s.tag in pool
+                assert s.tag in pool  # (blended with the neighbour vote if it is modelled)
                 n_recent += 1
                 known = s.tag in column and model.active_mask[column[s.tag]]
-                estimates.append(
-                    float(proba[i, column[s.tag]]) if known else model.recent_prior[s.tag]
-                )
+                prior = model.recent_prior[s.tag]
+                if not known and votes is not None and s.tag in column:
+                    prior = (1 - w) * prior + w * float(votes[i, column[s.tag]])
+                estimates.append(float(proba[i, column[s.tag]]) if known else prior)
         assert estimates == sorted(estimates, reverse=True)
     assert 0 < n_recent < K * len(rows), "both sources should be exercised on this slice"
     assert [s.tag for s in model.suggest(test.head(1), k=K, mode="recent")[0]] == list(
@@ -721,11 +724,15 @@ def test_ranking_precomputed_probabilities_answers_as_suggest(
     """Evaluation scores a window once and ranks it in every mode (``rank``): each mode
     must answer exactly as ``suggest``, and probabilities of the wrong shape are refused."""
     test = cooking[2].head(200)
-    proba = model.predict_proba(test)
+    proba, votes = model.predict_proba(test), model.predict_votes(test)
     for mode in ("model", "recent", "hybrid"):
-        assert model.rank(proba, len(test), k=K, mode=mode) == model.suggest(test, k=K, mode=mode)
+        ranked = model.rank(proba, len(test), k=K, mode=mode, votes=votes)
+        assert ranked == model.suggest(test, k=K, mode=mode)
     with pytest.raises(ValueError, match="proba must have shape"):
         model.rank(proba[:, 1:], len(test), k=K, mode="hybrid")
+    if votes is not None:
+        with pytest.raises(ValueError, match="votes must have shape"):
+            model.rank(proba, len(test), k=K, mode="hybrid", votes=votes[:, 1:])
 
 
 def _cooking_matrix(

@@ -307,8 +307,9 @@ def evaluate_model(
     labels = set(model.tag_report) | set().union(*gold)
     report: dict[str, dict[str, float]] = {}
     proba = model.predict_proba(test_df)  # once: every mode ranks from the same scores
+    votes = model.predict_votes(test_df)
     for mode in ("model", "recent", "hybrid"):
-        suggested = model.rank(proba, len(test_df), k=k, mode=mode)
+        suggested = model.rank(proba, len(test_df), k=k, mode=mode, votes=votes)
         report[mode] = evaluate_suggestions(gold, suggested, k=k, labels=labels)
     report["model"]["mean_tag_auc"] = mean_tag_auc(model.tags, gold, proba)
     enabled = [j for j, t in enumerate(model.tags) if model.tag_report[t].enabled]

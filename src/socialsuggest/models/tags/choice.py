@@ -60,12 +60,18 @@ def candidates(config: TagModelConfig) -> dict[str, TagModelConfig]:
     return {CONFIGURED: configured, LOGISTIC_WORDS: alternative}
 
 
-def validation_score(model: TagModel, proba: FloatArray, gold: Sequence[frozenset[str]]) -> float:
+def validation_score(
+    model: TagModel,
+    proba: FloatArray,
+    gold: Sequence[frozenset[str]],
+    votes: FloatArray | None = None,
+) -> float:
     """The selection metric of ``model``'s rankings from ``proba`` (its probabilities
-    for the validation rows, whose tags are ``gold``); -inf when undefined (no tagged
-    row). Always NDCG@3 of the hybrid, whatever ``config.k``: the choice compares the
-    same number for every org."""
-    ranked = model.rank(proba, len(gold), k=SELECTION_K, mode="hybrid")
+    for the validation rows, whose tags are ``gold``; ``votes`` its neighbour votes,
+    which the choice of learner runs before and so never passes); -inf when undefined
+    (no tagged row). Always NDCG@3 of the hybrid, whatever ``config.k``: the choice
+    compares the same number for every org."""
+    ranked = model.rank(proba, len(gold), k=SELECTION_K, mode="hybrid", votes=votes)
     value = ndcg_at_k(gold, [[s.tag for s in row] for row in ranked], SELECTION_K)
     return value if not math.isnan(value) else -math.inf
 

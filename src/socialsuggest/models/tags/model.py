@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
+from socialsuggest.models.tags import neighbours
 from socialsuggest.models.tags.choice import CONFIGURED, candidates, choose, validation_score
 from socialsuggest.models.tags.config import TagModelConfig
 from socialsuggest.models.tags.features import FeatureBuilder
@@ -199,6 +200,9 @@ class _Lookups:
     pool: list[str]
     pool_column: npt.NDArray[np.int64]
     pool_prior: FloatArray
+    #: Each pool tag's column among all modelled tags when it is not active (-1: active
+    #: or not modelled): where the neighbour vote orders the top-up (``knn_weight``).
+    pool_voted: npt.NDArray[np.int64]
 
 
 @dataclass
@@ -216,6 +220,8 @@ class _Started:
     coef: sp.csc_matrix
     counts: Counter[str]
     refit: bool
+    #: Each validation row's tags (modelled or not): what the neighbour weight is chosen on.
+    gold: list[frozenset[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -252,6 +258,18 @@ class TagModel:
     #: each candidate's validation hybrid NDCG@3, for the registry.
     learner: str = CONFIGURED
     learner_scores: tuple[tuple[str, float], ...] = ()
+    #: Weight of the neighbour vote in the recent-tag top-up (0: off; see
+    #: ``_fit_neighbours``) and, when on, its reference set: the word block (the first
+    #: ``knn_width`` feature columns) of the org's newest messages, transposed
+    #: (n_word_features, n_reference, float32), and their modelled tags (n_reference,
+    #: n_tags). Derived from messages, like the weights: an erasure flags the model and
+    #: queues its retrain, which rebuilds both.
+    knn_weight: float = 0.0
+    knn_reference: sp.csr_matrix | None = None
+    knn_labels: sp.csr_matrix | None = None
+    knn_width: int = 0
+    #: Each weight tried (0 first) and its validation hybrid NDCG@3, for the registry.
+    knn_scores: tuple[tuple[float, float], ...] = ()
 
     @property
     def requested(self) -> TagModelConfig:
@@ -398,7 +416,8 @@ class TagModel:
         coef = _with_columns(_no_columns(x_train.shape[1], n_tags), first, fitted)
         self.intercept = np.zeros(n_tags)
         self.intercept[first] = intercept
-        return _Started(x_train, x_valid, y_train, y_valid, thin, thick, coef, counts, refit)
+        gold = [frozenset(row) for row in valid_tags]
+        return _Started(x_train, x_valid, y_train, y_valid, thin, thick, coef, counts, refit, gold)
 
     def _provisional_score(self, started: _Started | None, valid: pd.DataFrame) -> float:
         """``choice.validation_score`` of the model as fitted on train, with
@@ -491,9 +510,54 @@ class TagModel:
                 for t in modelled
             ]
         )
+        if self.config.knn_weights:
+            self._fit_neighbours(started, x_all, oof)
         if refit:
             assert x_all is not None
             self._refit_enabled(x_all, y_train, y_valid, coef)
+
+    def _fit_neighbours(
+        self, started: _Started, x_all: sp.csr_matrix | None, oof: FloatArray
+    ) -> None:
+        """Choose on validation how much the neighbour vote orders the recent-tag top-up.
+
+        The top-up ranks the org's recent tags the gates did not let through by their
+        recency prior alone; ``(1 - w) · prior + w · vote`` ranks them by how often the
+        messages most like this one carried them too. No gate is bypassed: those tags
+        fill the slots below the thresholds as ``recent`` suggestions, as before, only
+        in a better order. Validation rows vote from train, and tags gated out of fold
+        are ranked on their held-out scores (their served models saw validation). The
+        weight with the best hybrid NDCG@3 wins; ties keep the smaller (0 first).
+        """
+        assert self.features is not None
+        width = len(self.features.word.vocabulary_)
+        word_train = started.x_train[:, :width]
+        votes = neighbours.vote(
+            started.x_valid[:, :width],
+            word_train.T.tocsr(),
+            sp.csr_matrix(started.y_train, dtype=np.float32),
+            self.config.knn_k,
+        )
+        p_valid = self._calibrated(self._scores(started.x_valid))
+        if started.thin.size:
+            finite = np.isfinite(oof)
+            floor = oof[finite].min() - 1 if finite.any() else 0.0
+            held = self._calibrated(np.where(finite, oof, floor))
+            p_valid[:, started.thin] = held[started.x_train.shape[0] :]
+        scored = []
+        for w in (0.0, *self.config.knn_weights):
+            self.knn_weight = w
+            scored.append((w, validation_score(self, p_valid, started.gold, votes)))
+        self.knn_scores = tuple(scored)
+        self.knn_weight = max(scored, key=lambda ws: (ws[1], -ws[0]))[0]
+        if not self.knn_weight:
+            return
+        reference = sp.vstack([word_train, started.x_valid[:, :width]], format="csr")
+        labels = np.vstack([started.y_train, started.y_valid])
+        newest = slice(max(0, reference.shape[0] - self.config.knn_reference_max), None)
+        self.knn_reference = reference[newest].T.astype(np.float32).tocsr()
+        self.knn_labels = sp.csr_matrix(labels[newest], dtype=np.float32)
+        self.knn_width = width
 
     def _out_of_fold(
         self, x_all: sp.csr_matrix, y_all: npt.NDArray[np.bool_]
@@ -571,6 +635,19 @@ class TagModel:
             return np.zeros((len(df), len(self.tags)))
         return self._proba_from_features(self.features.transform(df))
 
+    def predict_votes(self, df: pd.DataFrame) -> FloatArray | None:
+        """The neighbour vote for each modelled tag (columns in ``self.tags`` order), or
+        None when the model does not use it: what ``rank`` orders the top-up by."""
+        if not self._voting or self.features is None:
+            return None
+        x = self.features.transform(df)[:, : self.knn_width]
+        assert self.knn_reference is not None and self.knn_labels is not None
+        return neighbours.vote(x, self.knn_reference, self.knn_labels, self.config.knn_k)
+
+    @property
+    def _voting(self) -> bool:
+        return bool(self.knn_weight) and self.knn_reference is not None and bool(self.tags)
+
     @property
     def active_mask(self) -> npt.NDArray[np.bool_]:
         """Modelled tags the model may suggest: enabled by the gate and not archived."""
@@ -598,7 +675,8 @@ class TagModel:
         one). Archived tags never appear, whatever the mode or the list passed.
         """
         proba = None if mode == "recent" else self.predict_proba(df)
-        return self.rank(proba, len(df), k=k, mode=mode, recent=recent)
+        votes = self.predict_votes(df) if mode == "hybrid" else None
+        return self.rank(proba, len(df), k=k, mode=mode, recent=recent, votes=votes)
 
     def rank(
         self,
@@ -607,12 +685,14 @@ class TagModel:
         k: int | None = None,
         mode: Mode = "hybrid",
         recent: Sequence[str] | None = None,
+        votes: FloatArray | None = None,
     ) -> list[list[Suggestion]]:
         """``suggest`` from probabilities already computed by ``predict_proba``.
 
         Evaluation ranks one test window in every mode: scoring it once instead of
         once per mode is most of the cost of scoring production in a publish step.
-        ``proba`` may be None for ``recent``, which does not read it.
+        ``proba`` may be None for ``recent``, which does not read it. ``votes``
+        (``predict_votes``) orders the hybrid's top-up; None ranks it by recency alone.
         """
         k = self._check(k, mode)
         lookups = self._lookups(recent)
@@ -621,7 +701,9 @@ class TagModel:
             return [list(row) for _ in range(n_rows)]
         if proba is None or proba.shape != (n_rows, len(self.tags)):
             raise ValueError(f"proba must have shape ({n_rows}, {len(self.tags)}) for {mode}")
-        return self._rank(proba, k, mode, lookups)
+        if votes is not None and votes.shape != proba.shape:
+            raise ValueError(f"votes must have shape {proba.shape}, got {votes.shape}")
+        return self._rank(proba, k, mode, lookups, votes)
 
     def suggest_one(
         self,
@@ -647,6 +729,12 @@ class TagModel:
             columns, weights = self.features.one_row.features(text, metadata or {})
             logits = _row_logits(self.coef, columns, weights)
             proba[0] = self._calibrated(logits + self.intercept)
+            if mode == "hybrid" and self._voting:
+                assert self.knn_reference is not None and self.knn_labels is not None
+                word = [c for c in columns if c < self.knn_width]  # the word block is first
+                sims = _row_logits(self.knn_reference, word, weights[: len(word)])
+                votes = neighbours.vote_one(sims, self.knn_labels, self.config.knn_k)
+                return self._rank(proba, k, mode, lookups, votes.reshape(1, -1))[0]
         return self._rank(proba, k, mode, lookups)[0]
 
     def _check(self, k: int | None, mode: Mode) -> int:
@@ -678,6 +766,7 @@ class TagModel:
         active = self.active_mask
         pool = fallback[: self.config.recent_pool]
         column = {t: j for j, t in enumerate(self.tags) if active[j]}
+        inactive = {t: j for j, t in enumerate(self.tags) if not active[j]}
         lookups = _Lookups(
             key=key,
             fallback=fallback,
@@ -685,6 +774,7 @@ class TagModel:
             pool=pool,
             pool_column=np.array([column.get(t, -1) for t in pool], dtype=np.int64),
             pool_prior=np.array([self.recent_prior.get(t, 0.0) for t in pool]),
+            pool_voted=np.array([inactive.get(t, -1) for t in pool], dtype=np.int64),
         )
         if recent is None:
             self.__dict__["_stored_lookups"] = lookups
@@ -696,7 +786,12 @@ class TagModel:
         return state
 
     def _rank(
-        self, proba: FloatArray, k: int, mode: Mode, lookups: _Lookups
+        self,
+        proba: FloatArray,
+        k: int,
+        mode: Mode,
+        lookups: _Lookups,
+        votes: FloatArray | None = None,
     ) -> list[list[Suggestion]]:
         """Rows of probabilities → suggestions (``model`` or ``hybrid``; see ``suggest``)."""
         n = proba.shape[0]
@@ -709,16 +804,19 @@ class TagModel:
                 for i, row in enumerate(top.tolist())
             ]
         rows: list[list[Suggestion]] = []
+        voted = lookups.pool_voted >= 0
         for start in range(0, n, _HYBRID_CHUNK):
             chunk = slice(start, start + _HYBRID_CHUNK)
+            prior: FloatArray = np.broadcast_to(
+                lookups.pool_prior, (len(proba[chunk]), len(lookups.pool))
+            )
+            if votes is not None and self.knn_weight and voted.any():
+                prior = prior.copy()
+                prior[:, voted] = neighbours.blend(
+                    prior[:, voted], votes[chunk][:, lookups.pool_voted[voted]], self.knn_weight
+                )
             rows += _hybrid_rows(
-                proba[chunk],
-                top[chunk],
-                k,
-                self.tags,
-                lookups.pool,
-                lookups.pool_column,
-                lookups.pool_prior,
+                proba[chunk], top[chunk], k, self.tags, lookups.pool, lookups.pool_column, prior
             )
         return rows
 
@@ -890,7 +988,7 @@ def _hybrid_rows(
     held = above_col >= 0
     above[held] = proba[np.nonzero(held)[0], above_col[held]]
     scorable = pool_column >= 0
-    recent = np.tile(pool_prior, (n, 1))
+    recent = np.array(np.broadcast_to(pool_prior, (n, len(pool))), dtype=float)
     recent[:, scorable] = proba[:, pool_column[scorable]]
     for q in range(k):  # a recent tag the model already suggests is not offered twice
         recent[scorable & (pool_column == above_col[:, [q]])] = -np.inf
