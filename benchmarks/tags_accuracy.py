@@ -9,7 +9,8 @@ validation split), and with the peers of issue #8 (``--peers``): fastText
 Annif (tfidf, svc, omikuji-bonsai and their ensemble), run in their own venv
 (.venv-peers, infra/peers.sh) by benchmarks/peers/ on the same splits. Every method is
 scored here, by the same socialsuggest.training.metrics functions. ``--ablation`` also
-measures NB scaling and char n-grams on top of the defaults. Writes
+measures our model with one default changed at a time (``ablations`` in ``main``: each
+recent change reverted, the gate off, one thread). Writes
 benchmarks/reports/tags_accuracy.md.
 """
 
@@ -286,7 +287,8 @@ def main() -> None:
         nargs="*",
         default=list(DATASETS),
         help="data sets on which char n-grams, the logistic loss, the out-of-fold gate "
-        "reverted, the gate switched off and one thread are also measured",
+        "and the neighbour vote reverted, the gate switched off and one thread are also "
+        "measured",
     )
     parser.add_argument(
         "--peers",
@@ -335,6 +337,8 @@ def main() -> None:
         f"ours negatives_per_positive=None (was {default.negatives_per_positive:g})": replace(
             default, negatives_per_positive=None
         ),
+        # the 2026-12-06 change reverted: the top-up ordered by recency alone
+        "ours knn_weights=() (no neighbour vote in the top-up)": replace(default, knn_weights=()),
         # not a candidate default: what the AUC gate costs on this data set's ranking
         "ours auc_lower_bound=0 (gate off)": replace(default, auc_lower_bound=0.0),
     }

@@ -16,8 +16,12 @@ What it measures, per data set (the splits of ``tags_accuracy.py``):
   get is the one with the best NDCG@3 on validation (scores of a model fitted on train
   only, neighbours from train), and the test column is what that choice scores.
 
-This is an experiment, not a model option: the blend is not in ``TagModel``. Writes
-``benchmarks/reports/tags_knn_blend.md``.
+``--vote-tags`` says which tags the vote may score: ``all`` (every tag of train +
+validation), ``modelled`` (the tags our model fits, gated on or off) or ``active`` (the
+ones its gates let through). The 2026-12-06 runs of the three located the gain in tags
+the gates switch off, so ``TagModel`` does not blend the vote into its scores: it orders
+the hybrid's recent-tag top-up with it (``TagModelConfig.knn_weights``), and
+``tags_accuracy.py`` measures that. Writes ``benchmarks/reports/tags_knn_blend.md``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from tags_accuracy import DATASETS, load
 
 REPORTS = Path(__file__).parent / "reports"
 WEIGHTS = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
+VOTE_TAGS = ("all", "modelled", "active")
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -65,7 +70,7 @@ def ndcg3(scores: FloatArray, tags: list[str], gold: list[frozenset[str]]) -> fl
     return evaluate_suggestions(gold, [[tags[j] for j in row] for row in top], k=3)["ndcg@3"]
 
 
-def run(name: str, root: Path, ks: list[int]) -> list[str]:
+def run(name: str, root: Path, ks: list[int], vote_tags: str = "all") -> list[str]:
     train, valid, test = load(name, root)
     tags = sorted({t for rows in (train["tags"], valid["tags"]) for ts in rows for t in ts})
     column = {t: j for j, t in enumerate(tags)}
@@ -85,12 +90,17 @@ def run(name: str, root: Path, ks: list[int]) -> list[str]:
                 out[:, column[t]] = proba[:, j]
         return out
 
-    config = TagModelConfig(n_jobs=1)
+    config = TagModelConfig(n_jobs=1, knn_weights=())  # the model alone: no top-up vote
     judged = TagModel.fit(train, valid, replace(config, refit_on_valid=False))
     served = TagModel.fit(train, valid, config)
     gold_valid = [frozenset(t) for t in valid["tags"]]
     gold_test = [frozenset(t) for t in test["tags"]]
     p_valid, p_test = model_scores(judged, valid), model_scores(served, test)
+    votable = np.ones(len(tags), dtype=bool)
+    if vote_tags != "all":
+        votable[:] = False
+        for j, t in enumerate(served.tags):
+            votable[column[t]] = vote_tags == "modelled" or bool(served.active_mask[j])
     earlier = pd.concat([train, valid], ignore_index=True)
     on_train = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(train["text"])
     on_both = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(earlier["text"])
@@ -105,6 +115,7 @@ def run(name: str, root: Path, ks: list[int]) -> list[str]:
             on_both.transform(test["text"]), on_both.transform(earlier["text"]),
             indicator(earlier), k,
         )  # fmt: skip
+        v_valid, v_test = v_valid * votable, v_test * votable
         seconds = time.perf_counter() - started
         scored = [
             (w, ndcg3((1 - w) * p_valid + w * v_valid, tags, gold_valid),
@@ -114,7 +125,7 @@ def run(name: str, root: Path, ks: list[int]) -> list[str]:
         chosen = max(scored, key=lambda s: s[1])
         cells = " | ".join(f"{t:.4f}" for _, _, t in scored)
         rows.append(
-            f"| {name} | {k} | {cells} | w={chosen[0]} | **{chosen[2]:.4f}** "
+            f"| {name} | {vote_tags} | {k} | {cells} | w={chosen[0]} | **{chosen[2]:.4f}** "
             f"| {chosen[2] - scored[0][2]:+.4f} | {seconds:.1f} |"
         )
         print(rows[-1], flush=True)
@@ -125,11 +136,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--k", nargs="+", type=int, default=[30, 100])
+    parser.add_argument("--vote-tags", nargs="+", default=["all"], choices=VOTE_TAGS)
     parser.add_argument("--out", type=Path, default=REPORTS / "tags_knn_blend.md")
     args = parser.parse_args()
     root = load_settings().resolved_datasets_dir / "tags"
     started = time.perf_counter()
-    rows = [row for name in args.datasets for row in run(name, root, args.k)]
+    rows = [
+        row
+        for name in args.datasets
+        for vote_tags in args.vote_tags
+        for row in run(name, root, args.k, vote_tags)
+    ]
     weights = " | ".join(f"w={w}" for w in WEIGHTS)
     lines = [
         "# Experiment: a kNN vote blended into the tag model's scores",
@@ -142,8 +159,9 @@ def main() -> None:
         "  is the weight with the best validation NDCG@3 (an org would get that one), Δ its",
         "  test gain over w=0; kNN s = building both votes (valid + test).",
         "",
-        f"| data | K | {weights} | chosen on validation | its test NDCG@3 | Δ | kNN s |",
-        "|---|---|" + "---|" * len(WEIGHTS) + "---|---|---|---|",
+        f"| data | vote tags | K | {weights} | chosen on validation | its test NDCG@3 "
+        "| Δ | kNN s |",
+        "|---|---|---|" + "---|" * len(WEIGHTS) + "---|---|---|---|",
         *rows,
         "",
     ]

@@ -210,6 +210,10 @@ def test_runs_hold_metrics_params_and_plots(cycle: CycleSummary, registry: Regis
     }
     best = max(scores.values())
     assert scores[f"learner.{params['learner']}.valid.ndcg_at_3"] == best
+    # the neighbour vote's weight (0: off), chosen on the same validation window
+    votes = {k: v for k, v in metrics.items() if k.startswith("knn.")}
+    assert set(votes) == {f"knn.w{w:g}.valid.ndcg_at_3" for w in (0, 0.2, 0.35, 0.5)}
+    assert votes[f"knn.w{float(params['knn_weight']):g}.valid.ndcg_at_3"] == max(votes.values())
     # MLflow 3's model page shows the metrics linked to the logged model: every one
     (logged,) = registry.client.search_logged_models(
         experiment_ids=[run.info.experiment_id],

@@ -56,7 +56,11 @@ def test_evaluate_without_the_choice_fits_the_configured_learner_only(
     )
     assert result.exit_code == 0, result.output
     learner = json.loads(result.stdout)["learner"]
+    knn = {k: learner.pop(k) for k in ("knn_weight", "knn_validation_ndcg@3")}
     assert learner == {"kept": "configured", "validation_ndcg@3": {}, "loss": "squared_hinge"}
+    # the neighbour vote's weight is still chosen on validation, among the configured ones
+    assert set(knn["knn_validation_ndcg@3"]) == {"0", "0.2", "0.35", "0.5"}
+    assert f"{knn['knn_weight']:g}" in knn["knn_validation_ndcg@3"]
 
 
 def test_evaluate_jsonl_and_csv_formats(tmp_path: Path, cooking_slice: tuple[Path, Path]) -> None:

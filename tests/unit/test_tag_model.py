@@ -265,14 +265,19 @@ def test_rare_tags_are_not_modelled_but_can_be_recent(
     recent_only = model.suggest(test.head(5), k=K, mode="recent", recent=[newest_rare])
     assert recent_only == [[Suggestion(newest_rare, 0.0, "recent")]] * 5
     topped_up = [
-        row
-        for row in model.suggest(test, k=K, mode="hybrid", recent=[newest_rare])
+        (i, row)
+        for i, row in enumerate(model.suggest(test, k=K, mode="hybrid", recent=[newest_rare]))
         if any(s.source == "recent" for s in row)
     ]
     assert topped_up
-    # the recent tag sits where its estimate (its recency prior) ranks it among the model's
-    prior = model.recent_prior[newest_rare]
-    for row in topped_up:
+    # the recent tag sits where its estimate (its recency prior, blended with the
+    # neighbour vote when validation turned it on) ranks it among the model's
+    votes = model.predict_votes(test)
+    for i, row in topped_up:
+        prior = model.recent_prior[newest_rare]
+        if votes is not None:
+            vote = votes[i, model.knn_tags.index(newest_rare)]
+            prior = (1 - model.knn_weight) * prior + model.knn_weight * vote
         at = row.index(Suggestion(newest_rare, 0.0, "recent"))
         assert all(s.score >= prior for s in row[:at])
         assert all(s.score <= prior for s in row[at + 1 :])
@@ -306,7 +311,7 @@ def test_hybrid_fills_k_ranked_by_estimated_probability(
     rows = model.suggest(test, k=K, mode="hybrid")
     proba = model.predict_proba(test)
     votes = model.predict_votes(test)  # None unless validation turned the vote on
-    w = model.knn_weight
+    w, voted = model.knn_weight, {t: j for j, t in enumerate(model.knn_tags)}
     column = {t: j for j, t in enumerate(model.tags)}
     thresholds = dict(zip(model.tags, model.thresholds, strict=True))
     pool = set(model.recent_tags[: model.config.recent_pool])
@@ -323,8 +328,8 @@ def test_hybrid_fills_k_ranked_by_estimated_probability(
                 n_recent += 1
                 known = s.tag in column and model.active_mask[column[s.tag]]
                 prior = model.recent_prior[s.tag]
-                if not known and votes is not None and s.tag in column:
-                    prior = (1 - w) * prior + w * float(votes[i, column[s.tag]])
+                if not known and votes is not None and s.tag in voted:
+                    prior = (1 - w) * prior + w * float(votes[i, voted[s.tag]])
                 estimates.append(float(proba[i, column[s.tag]]) if known else prior)
         assert estimates == sorted(estimates, reverse=True)
     assert 0 < n_recent < K * len(rows), "both sources should be exercised on this slice"

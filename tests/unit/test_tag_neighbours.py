@@ -51,11 +51,15 @@ def test_validation_turns_the_vote_on_for_a_tweet_collection_and_keeps_its_refer
     assert voting.knn_reference is not None and voting.knn_labels is not None
     n_reference = min(len(train) + len(valid), CONFIG.knn_reference_max)
     assert voting.knn_reference.shape == (voting.knn_width, n_reference)
-    assert voting.knn_labels.shape == (n_reference, len(voting.tags))
+    assert voting.knn_labels.shape == (n_reference, len(voting.knn_tags))
+    # the vote covers the modelled tags, then every other tag seen: a tag too new or too
+    # rare to model can still be voted into the top-up
+    assert voting.knn_tags[: len(voting.tags)] == voting.tags
+    seen = {t for rows in (train["tags"], valid["tags"]) for ts in rows for t in ts}
+    assert set(voting.knn_tags) == seen and len(voting.knn_tags) > len(voting.tags)
     # the newest message is the reference's last row and carries its tags
-    newest = {t for t in valid["tags"].iloc[-1] if t in voting.tags}
     last = voting.knn_labels[-1].toarray()[0]
-    assert {voting.tags[j] for j in np.flatnonzero(last)} == newest
+    assert {voting.knn_tags[j] for j in np.flatnonzero(last)} == set(valid["tags"].iloc[-1])
 
 
 def test_without_weights_the_model_stores_no_messages(
@@ -64,6 +68,7 @@ def test_without_weights_the_model_stores_no_messages(
     train, valid, test = grammys
     plain = TagModel.fit(train, valid, replace(CONFIG, knn_weights=()))
     assert plain.knn_weight == 0 and plain.knn_reference is None and plain.knn_scores == ()
+    assert plain.knn_tags == ()
     assert plain.predict_votes(test) is None
     # the vote touches only the top-up: the classifier is the same fit
     np.testing.assert_array_equal(plain.predict_proba(test), voting.predict_proba(test))
@@ -79,7 +84,7 @@ def test_the_reference_set_is_the_newest_messages_up_to_its_cap(
         pytest.skip("validation kept the vote off at this weight")  # pragma: no cover
     assert capped.knn_reference is not None and capped.knn_labels is not None
     assert capped.knn_reference.shape[1] == 50
-    y_valid = np.array([[t in row for t in capped.tags] for row in valid["tags"].iloc[-50:]])
+    y_valid = np.array([[t in row for t in capped.knn_tags] for row in valid["tags"].iloc[-50:]])
     np.testing.assert_array_equal(capped.knn_labels.toarray().astype(bool), y_valid)
 
 
@@ -90,8 +95,8 @@ def test_the_vote_reorders_only_the_recent_top_up(
     changes is which recent tags fill the slots, and it changes them on real rows."""
     test = grammys[2]
     proba, votes = voting.predict_proba(test), voting.predict_votes(test)
-    assert votes is not None and votes.shape == proba.shape
-    assert np.all(votes >= 0) and np.all(votes.sum(axis=1) <= votes.shape[1])
+    assert votes is not None and votes.shape == (len(test), len(voting.knn_tags))
+    assert np.all(votes >= 0) and np.all(votes.max(axis=1) <= 1 + 1e-9)
     with_vote = voting.rank(proba, len(test), mode="hybrid", votes=votes)
     without = voting.rank(proba, len(test), mode="hybrid")
     column = {t: j for j, t in enumerate(voting.tags)}
@@ -116,11 +121,13 @@ def test_archived_tags_are_never_voted_into_suggestions(
     test = grammys[2]
     votes = voting.predict_votes(test)
     assert votes is not None
-    inactive = [j for j, t in enumerate(voting.tags) if not voting.tag_report[t].enabled]
+    inactive = [j for j, t in enumerate(voting.knn_tags) if not voting.tag_report[t].enabled]
     voted = sorted(inactive, key=lambda j: -votes[:, j].sum())[:5]  # the vote's favourites
-    archived = voting.with_archived(voting.tags[j] for j in voted)
+    favourites = {voting.knn_tags[j] for j in voted}
+    assert favourites & {s.tag for row in voting.suggest(test, k=5) for s in row}
+    archived = voting.with_archived(favourites)
     shown = {s.tag for row in archived.suggest(test, k=5) for s in row}
-    assert shown and not shown & {voting.tags[j] for j in voted}
+    assert shown and not shown & favourites
 
 
 def test_one_message_and_the_served_model_answer_as_the_batch(

@@ -132,7 +132,11 @@ def _candidate(result: OrgResult, gate_passed: bool, reasons: list[str], folder:
 def _learner_params(model: TagModel) -> dict[str, Any]:
     """Which learner trained the version and whether it was chosen (``params`` are the
     chosen learner's configuration, so a reader sees what serves)."""
-    return {"learner": model.learner, "choose_learner": model.requested.choose_learner}
+    return {
+        "learner": model.learner,
+        "choose_learner": model.requested.choose_learner,
+        "knn_weight": model.knn_weight,
+    }
 
 
 def _logged_metrics(result: OrgResult) -> dict[str, float]:
@@ -144,7 +148,16 @@ def _logged_metrics(result: OrgResult) -> dict[str, float]:
         for name, score in result.model.learner_scores
         if math.isfinite(score)
     }
-    return {**result.flat_metrics(), **summary, **counts, **choice, "train_seconds": result.seconds}
+    votes = {f"knn.w{w:g}.valid.ndcg@3": score for w, score in result.model.knn_scores}
+    votes = {name: score for name, score in votes.items() if math.isfinite(score)}
+    return {
+        **result.flat_metrics(),
+        **summary,
+        **counts,
+        **choice,
+        **votes,
+        "train_seconds": result.seconds,
+    }
 
 
 def _production_metrics(

@@ -9,6 +9,7 @@ only scored.
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -120,5 +121,7 @@ def evaluate_files(
             "kept": model.learner,
             "validation_ndcg@3": dict(model.learner_scores),
             "loss": model.config.loss,
+            "knn_weight": model.knn_weight,
+            "knn_validation_ndcg@3": {f"{w:g}": v for w, v in model.knn_scores if math.isfinite(v)},
         },
     }

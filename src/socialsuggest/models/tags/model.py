@@ -97,7 +97,7 @@ def _check_columns(df: pd.DataFrame, what: str) -> None:
         raise ValueError(f"{what} is missing column(s) {missing}")
 
 
-def _indicator(tag_lists: Sequence[Sequence[str]], tags: Sequence[str]) -> npt.NDArray[np.bool_]:
+def _indicator(tag_lists: Sequence[Iterable[str]], tags: Sequence[str]) -> npt.NDArray[np.bool_]:
     index = {t: j for j, t in enumerate(tags)}
     y = np.zeros((len(tag_lists), len(tags)), dtype=bool)
     for i, row in enumerate(tag_lists):
@@ -200,8 +200,8 @@ class _Lookups:
     pool: list[str]
     pool_column: npt.NDArray[np.int64]
     pool_prior: FloatArray
-    #: Each pool tag's column among all modelled tags when it is not active (-1: active
-    #: or not modelled): where the neighbour vote orders the top-up (``knn_weight``).
+    #: Each pool tag's column among the vote's tags (``TagModel.knn_tags``) when it is
+    #: not active (-1: active, or not voted on): what the vote orders in the top-up.
     pool_voted: npt.NDArray[np.int64]
 
 
@@ -222,6 +222,8 @@ class _Started:
     refit: bool
     #: Each validation row's tags (modelled or not): what the neighbour weight is chosen on.
     gold: list[frozenset[str]] = field(default_factory=list)
+    #: Each training row's tags: the neighbour vote's labels.
+    train_tags: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -261,10 +263,13 @@ class TagModel:
     #: Weight of the neighbour vote in the recent-tag top-up (0: off; see
     #: ``_fit_neighbours``) and, when on, its reference set: the word block (the first
     #: ``knn_width`` feature columns) of the org's newest messages, transposed
-    #: (n_word_features, n_reference, float32), and their modelled tags (n_reference,
-    #: n_tags). Derived from messages, like the weights: an erasure flags the model and
-    #: queues its retrain, which rebuilds both.
+    #: (n_word_features, n_reference, float32), and which of ``knn_tags`` each carried
+    #: (n_reference, n_knn_tags): the modelled tags, then every other tag seen and not
+    #: archived (a tag first used yesterday can be voted for before it can be
+    #: modelled). Derived from messages, like the weights: an erasure flags the model
+    #: and queues its retrain, which rebuilds them.
     knn_weight: float = 0.0
+    knn_tags: tuple[str, ...] = ()
     knn_reference: sp.csr_matrix | None = None
     knn_labels: sp.csr_matrix | None = None
     knn_width: int = 0
@@ -417,7 +422,9 @@ class TagModel:
         self.intercept = np.zeros(n_tags)
         self.intercept[first] = intercept
         gold = [frozenset(row) for row in valid_tags]
-        return _Started(x_train, x_valid, y_train, y_valid, thin, thick, coef, counts, refit, gold)
+        return _Started(
+            x_train, x_valid, y_train, y_valid, thin, thick, coef, counts, refit, gold, train_tags
+        )
 
     def _provisional_score(self, started: _Started | None, valid: pd.DataFrame) -> float:
         """``choice.validation_score`` of the model as fitted on train, with
@@ -532,10 +539,17 @@ class TagModel:
         assert self.features is not None
         width = len(self.features.word.vocabulary_)
         word_train = started.x_train[:, :width]
+        modelled = set(self.tags)
+        extra = sorted(
+            t for t, st in self.tag_report.items() if t not in modelled and st.reason != "archived"
+        )
+        self.knn_tags = (*self.tags, *extra)
+        y_train = np.hstack([started.y_train, _indicator(started.train_tags, extra)])
+        y_valid = np.hstack([started.y_valid, _indicator(started.gold, extra)])
         votes = neighbours.vote(
             started.x_valid[:, :width],
             word_train.T.tocsr(),
-            sp.csr_matrix(started.y_train, dtype=np.float32),
+            sp.csr_matrix(y_train, dtype=np.float32),
             self.config.knn_k,
         )
         p_valid = self._calibrated(self._scores(started.x_valid))
@@ -551,9 +565,10 @@ class TagModel:
         self.knn_scores = tuple(scored)
         self.knn_weight = max(scored, key=lambda ws: (ws[1], -ws[0]))[0]
         if not self.knn_weight:
+            self.knn_tags = ()
             return
         reference = sp.vstack([word_train, started.x_valid[:, :width]], format="csr")
-        labels = np.vstack([started.y_train, started.y_valid])
+        labels = np.vstack([y_train, y_valid])
         newest = slice(max(0, reference.shape[0] - self.config.knn_reference_max), None)
         self.knn_reference = reference[newest].T.astype(np.float32).tocsr()
         self.knn_labels = sp.csr_matrix(labels[newest], dtype=np.float32)
@@ -636,8 +651,8 @@ class TagModel:
         return self._proba_from_features(self.features.transform(df))
 
     def predict_votes(self, df: pd.DataFrame) -> FloatArray | None:
-        """The neighbour vote for each modelled tag (columns in ``self.tags`` order), or
-        None when the model does not use it: what ``rank`` orders the top-up by."""
+        """The neighbour vote for each of ``knn_tags`` (in that order), or None when the
+        model does not use it: what ``rank`` orders the top-up by."""
         if not self._voting or self.features is None:
             return None
         x = self.features.transform(df)[:, : self.knn_width]
@@ -701,8 +716,10 @@ class TagModel:
             return [list(row) for _ in range(n_rows)]
         if proba is None or proba.shape != (n_rows, len(self.tags)):
             raise ValueError(f"proba must have shape ({n_rows}, {len(self.tags)}) for {mode}")
-        if votes is not None and votes.shape != proba.shape:
-            raise ValueError(f"votes must have shape {proba.shape}, got {votes.shape}")
+        if votes is not None and votes.shape != (n_rows, len(self.knn_tags)):
+            raise ValueError(
+                f"votes must have shape ({n_rows}, {len(self.knn_tags)}), got {votes.shape}"
+            )
         return self._rank(proba, k, mode, lookups, votes)
 
     def suggest_one(
@@ -756,7 +773,7 @@ class TagModel:
         (``archive``, ``with_archived``) and never pickled.
         """
         key: tuple[Any, ...] = (self.config, self.tags, self.tag_report, self.archived)
-        key += (self.recent_tags, self.recent_prior)
+        key += (self.recent_tags, self.recent_prior, self.knn_tags)
         if recent is None:
             cached = self.__dict__.get("_stored_lookups")
             if cached is not None and all(a is b for a, b in zip(cached.key, key, strict=True)):
@@ -766,7 +783,7 @@ class TagModel:
         active = self.active_mask
         pool = fallback[: self.config.recent_pool]
         column = {t: j for j, t in enumerate(self.tags) if active[j]}
-        inactive = {t: j for j, t in enumerate(self.tags) if not active[j]}
+        voted = {t: j for j, t in enumerate(self.knn_tags) if t not in column}
         lookups = _Lookups(
             key=key,
             fallback=fallback,
@@ -774,7 +791,7 @@ class TagModel:
             pool=pool,
             pool_column=np.array([column.get(t, -1) for t in pool], dtype=np.int64),
             pool_prior=np.array([self.recent_prior.get(t, 0.0) for t in pool]),
-            pool_voted=np.array([inactive.get(t, -1) for t in pool], dtype=np.int64),
+            pool_voted=np.array([voted.get(t, -1) for t in pool], dtype=np.int64),
         )
         if recent is None:
             self.__dict__["_stored_lookups"] = lookups
