@@ -528,13 +528,14 @@ class TagModel:
     ) -> None:
         """Choose on validation how much the neighbour vote orders the recent-tag top-up.
 
-        The top-up ranks the org's recent tags the gates did not let through by their
-        recency prior alone; ``(1 - w) · prior + w · vote`` ranks them by how often the
-        messages most like this one carried them too. No gate is bypassed: those tags
-        fill the slots below the thresholds as ``recent`` suggestions, as before, only
-        in a better order. Validation rows vote from train, and tags gated out of fold
-        are ranked on their held-out scores (their served models saw validation). The
-        weight with the best hybrid NDCG@3 wins; ties keep the smaller (0 first).
+        The top-up ranks the org's recent tags no gate let through (switched off, or too
+        new or rare to model) by their recency prior alone; ``(1 - w) · prior + w ·
+        vote`` ranks them by how often the messages most like this one carried them too.
+        No gate is bypassed: those tags fill the slots below the thresholds as
+        ``recent`` suggestions, as before, only in a better order. Validation rows vote
+        from train, and tags gated out of fold are ranked on their held-out scores
+        (their served models saw validation). The weight with the best hybrid NDCG@3
+        wins; ties keep the smaller (0 first).
         """
         assert self.features is not None
         width = len(self.features.word.vocabulary_)

@@ -4,11 +4,11 @@ most like this one carried each tag (``TagModelConfig.knn_weights``).
 Why: short-message orgs repeat themselves (a news link shared many times, a campaign's
 wording reused), and a per-tag linear model only partly exploits it.
 ``benchmarks/reports/tags_knn_blend.md`` measured the vote blended into every tag's
-score: the whole gain (+0.003 / +0.004 NDCG@3 on the tweet sets) was in tags the AUC
-gates switch off, so the model uses it only to order the hybrid's recent-tag top-up
-(``TagModel._fit_neighbours``). Similarity is cosine over the word TF-IDF block of the
-model's own features (rows are L2-normalised per block), so no second vectorizer is
-fitted or stored. Pure: arrays in, arrays out.
+score: its gain on the tweet sets (+0.003 / +0.004 NDCG@3) was all in tags the AUC
+gates switch off, or too rare to model. So the model uses it only to order the
+hybrid's recent-tag top-up (``TagModel._fit_neighbours``). Similarity is cosine over
+the word TF-IDF block of the model's own features (rows are L2-normalised per block),
+so no second vectorizer is fitted or stored. Pure: arrays in, arrays out.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def vote(
     query: sp.csr_matrix, reference_t: sp.csr_matrix, labels: sp.csr_matrix, k: int
 ) -> FloatArray:
     """Per tag, the similarity-weighted share of the ``k`` reference messages most like
-    each query row that carry it: (n_query, n_tags), each row summing to at most 1.
+    each query row that carry it: (n_query, n_tags), each value in [0, 1].
 
     ``reference_t`` is the reference messages' features transposed (n_features,
     n_reference), ``labels`` their tags (n_reference, n_tags). A row with no
@@ -45,17 +45,23 @@ def vote(
 
 
 def _shares(sims: FloatArray, labels: sp.csr_matrix, k: int) -> FloatArray:
-    """``vote`` for one chunk of similarity rows."""
+    """``vote`` for one chunk of similarity rows: the ``k`` best of each row, as the
+    weights of a sparse (rows, reference) matrix multiplied into the labels."""
+    n, m = sims.shape
+    kk = min(k, m)
+    if kk == 0:
+        return np.zeros((n, labels.shape[1]))
     sims = np.maximum(sims, 0.0)
-    if k < sims.shape[1]:
-        keep = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top = np.zeros_like(sims)
-        np.put_along_axis(top, keep, np.take_along_axis(sims, keep, axis=1), axis=1)
-        sims = top
-    total = sims.sum(axis=1, keepdims=True)
+    keep = (
+        np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < m else np.tile(np.arange(m), (n, 1))
+    )
+    top = np.take_along_axis(sims, keep, axis=1)
+    total = top.sum(axis=1, keepdims=True)
     total[total == 0] = 1.0
-    shares = sp.csr_matrix(sims / total) @ labels.astype(np.float64)
-    return np.asarray(shares.toarray(), dtype=float)
+    weights = sp.csr_matrix(
+        ((top / total).ravel(), keep.ravel(), np.arange(0, n * kk + 1, kk)), shape=(n, m)
+    )
+    return np.asarray((weights @ labels).toarray(), dtype=float)
 
 
 def vote_one(sims: FloatArray, labels: sp.csr_matrix, k: int) -> FloatArray:
