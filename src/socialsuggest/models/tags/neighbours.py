@@ -66,9 +66,25 @@ def _shares(sims: FloatArray, labels: sp.csr_matrix, k: int) -> FloatArray:
 
 def vote_one(sims: FloatArray, labels: sp.csr_matrix, k: int) -> FloatArray:
     """``vote`` for one message whose similarities to the reference are ``sims``: the
-    serving path (a request's row is scored by gathering, not a sparse product)."""
-    row: FloatArray = _shares(sims.reshape(1, -1), labels, k)[0]
-    return row
+    serving path. The ``k`` neighbours' label rows are gathered and summed with
+    ``bincount``: building a sparse matrix for one row and multiplying it cost more
+    than the rest of a request's model call (0.3-0.75 ms, 2026-12-06)."""
+    n_tags = labels.shape[1]
+    sims = np.maximum(sims, 0.0)
+    kk = min(k, sims.size)
+    if kk == 0:
+        return np.zeros(n_tags)
+    keep = np.argpartition(-sims, kk - 1)[:kk] if kk < sims.size else np.arange(sims.size)
+    top = sims[keep]
+    total = float(top.sum()) or 1.0
+    starts, ends = labels.indptr[keep], labels.indptr[keep + 1]
+    lengths = ends - starts
+    if not lengths.sum():
+        return np.zeros(n_tags)
+    positions = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+    weights = np.repeat(top / total, lengths) * labels.data[positions]
+    votes = np.bincount(labels.indices[positions], weights=weights, minlength=n_tags)
+    return np.asarray(votes, dtype=float)
 
 
 def blend(proba: FloatArray, votes: FloatArray, weight: float) -> FloatArray:
