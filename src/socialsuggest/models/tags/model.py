@@ -501,6 +501,7 @@ class TagModel:
             self.tag_report[tag] = _gate(
                 tag, counts[tag], y_valid[:, j], p_valid[:, c], self.config
             )
+        p_oof: FloatArray = np.zeros((0, 0))
         if thin.size:
             # where a fold's models could not learn a tag (every use held out), its
             # held-out rows rank below any score: the tag showed no skill there
@@ -518,14 +519,12 @@ class TagModel:
             ]
         )
         if self.config.knn_weights:
-            self._fit_neighbours(started, x_all, oof)
+            self._fit_neighbours(started, p_oof)
         if refit:
             assert x_all is not None
             self._refit_enabled(x_all, y_train, y_valid, coef)
 
-    def _fit_neighbours(
-        self, started: _Started, x_all: sp.csr_matrix | None, oof: FloatArray
-    ) -> None:
+    def _fit_neighbours(self, started: _Started, p_oof: FloatArray) -> None:
         """Choose on validation how much the neighbour vote orders the recent-tag top-up.
 
         The top-up ranks the org's recent tags no gate let through (switched off, or too
@@ -554,11 +553,8 @@ class TagModel:
             self.config.knn_k,
         )
         p_valid = self._calibrated(self._scores(started.x_valid))
-        if started.thin.size:
-            finite = np.isfinite(oof)
-            floor = oof[finite].min() - 1 if finite.any() else 0.0
-            held = self._calibrated(np.where(finite, oof, floor))
-            p_valid[:, started.thin] = held[started.x_train.shape[0] :]
+        if started.thin.size:  # ``p_oof``: the out-of-fold gate's calibrated scores
+            p_valid[:, started.thin] = p_oof[started.x_train.shape[0] :]
         scored = []
         for w in (0.0, *self.config.knn_weights):
             self.knn_weight = w
