@@ -435,6 +435,42 @@ def test_the_one_hot_lookup_builds_exactly_the_encoders_columns() -> None:
         assert np.array_equal(features._one_hot(frame).toarray(), expected)
 
 
+def test_a_metadata_column_with_one_value_in_training_is_not_encoded() -> None:
+    """One value throughout (a single-network org, or no such column at all) says
+    nothing the intercept does not, and a feature present in every row slows every
+    tag's fit: only the columns that vary are encoded, and a value the org never
+    trained on is ignored at serving, on both paths."""
+    from socialsuggest.models.tags.config import TagModelConfig
+    from socialsuggest.models.tags.features import FeatureBuilder
+
+    texts = ["bread dough", "sourdough starter", "cake icing", "proofing time"]
+    one_network = pd.DataFrame(
+        {"text": texts, "network": "twitter", "message_type": ["mention", "comment"] * 2}
+    )
+    features = FeatureBuilder.fit(one_network, TagModelConfig(min_df=1, char_ngrams=None))
+    assert features.meta is not None
+    assert list(features.meta.feature_names_in_) == ["message_type"]
+    n_words = len(features.word.vocabulary_)
+    assert features.n_features == n_words + 2
+    serving = pd.DataFrame(
+        {"text": ["bread", "cake"], "network": ["facebook", None], "message_type": ["comment", "x"]}
+    )
+    x = features.transform(serving).toarray()
+    assert x[0, n_words:].tolist() == [1.0, 0.0]  # "comment" is the first category
+    assert x[1, n_words:].tolist() == [0.0, 0.0]  # unknown: ignored
+    for i, row in enumerate(serving.to_dict("records")):
+        columns, weights = features.one_row.features(str(row["text"]), row)
+        got = np.zeros(features.n_features)
+        got[columns] = weights
+        np.testing.assert_allclose(got, x[i])
+
+    no_metadata = pd.DataFrame({"text": texts})  # "unknown" in both columns
+    bare = FeatureBuilder.fit(no_metadata, TagModelConfig(min_df=1, char_ngrams=None))
+    assert bare.meta is None
+    assert bare.n_features == len(bare.word.vocabulary_)
+    assert bare.transform(serving).shape == (2, bare.n_features)
+
+
 # ---- the one-row serving path ----------------------------------------------------------
 ODD_ROWS = [  # what requests can carry beyond the corpus: unknown words, networks, nothing
     {"text": "", "network": "twitter", "message_type": "mention"},

@@ -116,7 +116,8 @@ class TagModelConfig:
     recent_pool: int = 1000
     #: Beta of the F-beta score each per-tag threshold maximises on validation.
     threshold_beta: float = 2.0
-    #: One-hot ``network`` and ``message_type`` appended to the text features.
+    #: One-hot ``network`` and ``message_type`` appended to the text features (the ones
+    #: that vary in training: ``features._fit_one_hot``).
     use_metadata: bool = True
     #: After gating and thresholds are chosen on validation, refit each enabled tag on
     #: train + validation: validation is the newest data, the most like tomorrow's.
