@@ -186,6 +186,32 @@ def test_a_thin_tag_is_never_fitted_on_train_alone(
     np.testing.assert_allclose(fitted.intercept[enabled], fits[-1][1])
 
 
+def test_the_fold_fits_keep_fewer_negatives_than_the_served_fits(
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fold models only judge; the tags they let through are refitted on everything
+    with the full ``min_negatives``. Counted at the subsampler, on a slice that keeps
+    the fit small."""
+    import socialsuggest.models.tags.linear as linear
+
+    kept: list[int] = []
+    real = linear.training_rows
+
+    def counting(x: Any, y: Any, config: TagModelConfig) -> Any:
+        rows, weights = real(x, y, config)
+        kept.append(int((~y).sum() if rows is None else rows.size - y.sum()))
+        return rows, weights
+
+    monkeypatch.setattr(linear, "training_rows", counting)
+    train, valid, _ = cooking
+    config = replace(CONFIG, knn_weights=(), gate_cv_min_negatives=700, min_negatives=1500)
+    TagModel.fit(train.iloc[:2400], valid.iloc[:600], config)
+    assert kept.count(700) > 50 and kept.count(1500) > 50  # fold fits; served fits
+    kept.clear()
+    TagModel.fit(train.iloc[:2400], valid.iloc[:600], replace(config, gate_cv_min_negatives=5000))
+    assert 700 not in kept and kept.count(1500) > 50  # never more than ``min_negatives``
+
+
 def test_the_out_of_fold_gate_switches_off_a_tag_with_no_signal(
     cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
 ) -> None:
@@ -903,7 +929,12 @@ def test_a_subsampled_model_ranks_about_as_well_as_the_full_fit(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("negatives_per_positive", 0.0), ("min_negatives", 0), ("hard_negative_share", 1.5)],
+    [
+        ("negatives_per_positive", 0.0),
+        ("min_negatives", 0),
+        ("gate_cv_min_negatives", 0),
+        ("hard_negative_share", 1.5),
+    ],
 )
 def test_bad_subsampling_settings_are_refused_by_name(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):

@@ -583,12 +583,17 @@ class TagModel:
         it is held-out evidence: train + validation in ``gate_cv_folds`` contiguous
         blocks, each scored by models fitted on the others. A fold whose other blocks
         hold none (or only) of a tag's uses leaves its rows at -inf and stays out of the
-        mean.
+        mean. The fold fits keep ``gate_cv_min_negatives``: they only judge, and the
+        tags they let through are refitted on everything.
         """
         scores: FloatArray = np.full(y_all.shape, -np.inf)
         coef_sum = _no_columns(x_all.shape[1], y_all.shape[1])
         intercept_sum = np.zeros(y_all.shape[1])
         n_fits = np.zeros(y_all.shape[1])
+        fold_config = replace(
+            self.config,
+            min_negatives=min(self.config.min_negatives, self.config.gate_cv_min_negatives),
+        )
         for held in np.array_split(np.arange(len(y_all)), self.config.gate_cv_folds):
             rest = np.ones(len(y_all), dtype=bool)
             rest[held] = False
@@ -596,7 +601,7 @@ class TagModel:
             fit = np.flatnonzero((n_pos > 0) & (n_pos < rest.sum()))
             if not fit.size:
                 continue
-            coef, intercept = fit_tags(x_all[rest], y_all[rest][:, fit], self.config)
+            coef, intercept = fit_tags(x_all[rest], y_all[rest][:, fit], fold_config)
             pruned = _pruned(coef, self.config.prune_below).tocsr()
             scores[np.ix_(held, fit)] = _linear_scores(x_all[held], pruned, intercept)
             coef_sum = coef_sum + _with_columns(_no_columns(*coef_sum.shape), fit, coef)
