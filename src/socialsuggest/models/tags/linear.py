@@ -18,6 +18,7 @@ from sklearn.svm import _liblinear  # type: ignore[attr-defined]
 from sklearn.utils.class_weight import compute_class_weight
 
 from socialsuggest.models.tags.config import TagModelConfig
+from socialsuggest.training.metrics import ScoreGroups, score_groups
 
 FloatArray = npt.NDArray[np.floating[Any]]
 BoolArray = npt.NDArray[np.bool_]
@@ -178,13 +179,16 @@ def fit_tags(
     return coef, intercept
 
 
-def best_threshold(y: BoolArray, scores: FloatArray, beta: float) -> tuple[float, float]:
+def best_threshold(
+    y: BoolArray, scores: FloatArray, beta: float, groups: ScoreGroups | None = None
+) -> tuple[float, float]:
     """The score cut maximising F-beta on these examples, and that F-beta.
 
     The optimum always sits at some positive's score, so scanning the scores in
     descending order (ties kept together) is exact. Needs at least one positive.
+    ``groups`` is ``score_groups(scores)`` when the caller has it already.
     """
-    values, group, size = np.unique(scores, return_inverse=True, return_counts=True)
+    values, group, size = groups if groups is not None else score_groups(scores)
     positives = np.bincount(group, weights=y, minlength=values.size)
     tp = np.cumsum(positives[::-1])  # cuts from the highest score down, ties together
     fp = np.cumsum(size[::-1]) - tp

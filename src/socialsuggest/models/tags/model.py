@@ -26,7 +26,7 @@ from socialsuggest.models.tags.choice import CONFIGURED, candidates, choose, val
 from socialsuggest.models.tags.config import TagModelConfig
 from socialsuggest.models.tags.features import FeatureBuilder
 from socialsuggest.models.tags.linear import best_threshold, fit_tags, kept
-from socialsuggest.training.metrics import auc_with_ci
+from socialsuggest.training.metrics import auc_with_ci, score_groups
 
 Mode = Literal["hybrid", "model", "recent"]
 Source = Literal["model", "recent"]
@@ -176,8 +176,9 @@ def _gate(
         reason: Reason = "no_validation_positives" if n_pos == 0 else "no_validation_negatives"
         nan = math.nan
         return TagStats(tag, n_train_pos, n_pos, n_neg, nan, nan, nan, nan, False, reason, evidence)
-    auc, low, high = auc_with_ci(y, p, config.ci_level)
-    threshold, _ = best_threshold(y, p, config.threshold_beta)
+    groups = score_groups(p)
+    auc, low, high = auc_with_ci(y, p, config.ci_level, groups)
+    threshold, _ = best_threshold(y, p, config.threshold_beta, groups)
     enabled = low >= config.auc_lower_bound
     reason = "ok" if enabled else "auc_lower_bound_below_threshold"
     return TagStats(
