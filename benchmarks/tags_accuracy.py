@@ -339,6 +339,11 @@ def main() -> None:
         ),
         # the 2026-12-06 change reverted: the top-up ordered by recency alone
         "ours knn_weights=() (no neighbour vote in the top-up)": replace(default, knn_weights=()),
+        # the 2026-12-06 (second) change reverted: the gate's fold fits keep as many
+        # negatives as the served fits
+        "ours gate_cv_min_negatives=2000 (was 1000)": replace(
+            default, gate_cv_min_negatives=default.min_negatives
+        ),
         # not a candidate default: what the AUC gate costs on this data set's ranking
         "ours auc_lower_bound=0 (gate off)": replace(default, auc_lower_bound=0.0),
     }
