@@ -69,7 +69,7 @@ def test_without_weights_the_model_stores_no_messages(
     plain = TagModel.fit(train, valid, replace(CONFIG, knn_weights=()))
     assert plain.knn_weight == 0 and plain.knn_reference is None and plain.knn_scores == ()
     assert plain.knn_tags == ()
-    assert plain.predict_votes(test) is None
+    assert plain.predict_votes(test) is None and plain.predict(test)[1] is None
     # the vote touches only the top-up: the classifier is the same fit
     np.testing.assert_array_equal(plain.predict_proba(test), voting.predict_proba(test))
     assert plain.suggest(test, mode="model") == voting.suggest(test, mode="model")
@@ -97,6 +97,10 @@ def test_the_vote_reorders_only_the_recent_top_up(
     proba, votes = voting.predict_proba(test), voting.predict_votes(test)
     assert votes is not None and votes.shape == (len(test), len(voting.knn_tags))
     assert np.all(votes >= 0) and np.all(votes.max(axis=1) <= 1 + 1e-9)
+    both = voting.predict(test)  # one transform for both, as evaluation and suggest use
+    np.testing.assert_array_equal(both[0], proba)
+    assert both[1] is not None
+    np.testing.assert_array_equal(both[1], votes)
     with_vote = voting.rank(proba, len(test), mode="hybrid", votes=votes)
     without = voting.rank(proba, len(test), mode="hybrid")
     column = {t: j for j, t in enumerate(voting.tags)}

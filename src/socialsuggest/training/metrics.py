@@ -323,8 +323,7 @@ def evaluate_model(
     gold = [frozenset(t) for t in test_df["tags"]]
     labels = set(model.tag_report) | set().union(*gold)
     report: dict[str, dict[str, float]] = {}
-    proba = model.predict_proba(test_df)  # once: every mode ranks from the same scores
-    votes = model.predict_votes(test_df)
+    proba, votes = model.predict(test_df)  # once: every mode ranks from the same scores
     for mode in ("model", "recent", "hybrid"):
         suggested = model.rank(proba, len(test_df), k=k, mode=mode, votes=votes)
         report[mode] = evaluate_suggestions(gold, suggested, k=k, labels=labels)

@@ -437,10 +437,10 @@ class TagModel:
         """
         probe = copy.copy(self)
         probe.tag_report = dict(self.tag_report)
-        gold = [frozenset(row) for row in _tag_lists(valid)]
         if started is None:
+            gold = [frozenset(row) for row in _tag_lists(valid)]
             return validation_score(probe, np.zeros((len(valid), 0)), gold)
-        thick = started.thick
+        gold, thick = started.gold, started.thick
         probe.coef = started.coef.tocsr()
         s_all = probe._scores(started.x_valid)
         s_valid = s_all[:, thick]
@@ -658,9 +658,22 @@ class TagModel:
         model does not use it: what ``rank`` orders the top-up by."""
         if not self._voting or self.features is None:
             return None
-        x = self.features.transform(df)[:, : self.knn_width]
+        return self._votes_from_features(self.features.transform(df))
+
+    def predict(self, df: pd.DataFrame) -> tuple[FloatArray, FloatArray | None]:
+        """``predict_proba`` and ``predict_votes`` from one transform of ``df``: the
+        hybrid ranks from both, and transforming twice was the larger part of scoring a
+        window for an org with the vote on."""
+        if self.features is None or not self.tags:
+            return self.predict_proba(df), None
+        x = self.features.transform(df)
+        votes = self._votes_from_features(x) if self._voting else None
+        return self._proba_from_features(x), votes
+
+    def _votes_from_features(self, x: sp.csr_matrix) -> FloatArray:
         assert self.knn_reference is not None and self.knn_labels is not None
-        return neighbours.vote(x, self.knn_reference, self.knn_labels, self.config.knn_k)
+        reference, labels = self.knn_reference, self.knn_labels
+        return neighbours.vote(x[:, : self.knn_width], reference, labels, self.config.knn_k)
 
     @property
     def _voting(self) -> bool:
@@ -692,8 +705,11 @@ class TagModel:
         ``recent`` overrides the list stored at training time (serving passes the live
         one). Archived tags never appear, whatever the mode or the list passed.
         """
-        proba = None if mode == "recent" else self.predict_proba(df)
-        votes = self.predict_votes(df) if mode == "hybrid" else None
+        proba, votes = None, None
+        if mode == "hybrid":
+            proba, votes = self.predict(df)
+        elif mode == "model":
+            proba = self.predict_proba(df)
         return self.rank(proba, len(df), k=k, mode=mode, recent=recent, votes=votes)
 
     def rank(
