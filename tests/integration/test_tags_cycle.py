@@ -671,10 +671,12 @@ def test_an_archived_tag_is_switched_off_in_production_without_a_refit(
     data window: the scheduled retrain edits production (tag off, no fit), registers it
     as a new version that keeps production's data window, and the others stay fresh.
 
-    The tag is the one the test window uses most, so switching it off costs metrics
-    there: the gate must compare the edit with production under the same archive, not
-    veto it (at 5M messages / 1,000 orgs it rejected 27 of 370 such edits, and the
-    archived tags stayed served)."""
+    The tags are the ones the test window uses most, as many as it takes for switching
+    them off to cost more than the gate's tolerance there: the gate must compare the edit
+    with production under the same archive, not veto it (at 5M messages / 1,000 orgs it
+    rejected 27 of 370 such edits, and the archived tags stayed served). How many it
+    takes depends on the model: without the metadata one-hots the top-up covers one
+    archived tag so well that it costs 0.015 NDCG@3, below the 0.02 tolerance."""
     lake = Lake.from_settings(settings)
     org = cycle.tags.orgs[0].org  # type: ignore[union-attr]
     name = f"tags.{org}"
@@ -683,15 +685,20 @@ def test_an_archived_tag_is_switched_off_in_production_without_a_refit(
     model = registry.load_version(before).model
     _, _, test = time_split(load_examples(lake, org), VALID_FRAC, 0.1)
     in_test = Counter(t for tags in test["tags"] for t in tags)
-    tag = max(model.recent_tags, key=lambda t: in_test[t])
+    most_used = sorted(model.recent_tags, key=lambda t: -in_test[t])
     served_before = evaluate_model(model, test)["hybrid"]
-    archived_before = evaluate_model(model.with_archived({tag}), test)["hybrid"]
-    # the case this test is for: on this window, the edit scores below production as-is
-    assert archived_before["ndcg@3"] < served_before["ndcg@3"] - 0.02, tag
+    tolerance = GateConfig().tolerance
+    for n in range(1, 4):  # the case this test is for: the edit scores below production
+        archived = set(most_used[:n])
+        archived_before = evaluate_model(model.with_archived(archived), test)["hybrid"]
+        if archived_before["ndcg@3"] < served_before["ndcg@3"] - tolerance:
+            break
+    else:
+        pytest.fail(f"archiving {most_used[:3]} costs NDCG@3 no more than the tolerance")
     ingest_events(lake, [{
         "event_type": "tag_lifecycle", "schema_version": 1, "org_id": org, "tag": tag,
         "action": "archived", "at": datetime.now(UTC).isoformat(), "actor_id": "ag-test",
-    }])  # fmt: skip
+    } for tag in sorted(archived)])  # fmt: skip
     orgs = [o.org for o in cycle.tags.orgs]  # type: ignore[union-attr]
     changed = RetrainPolicy(mode="changed")
     loads: list[tuple[str, int]] = []
@@ -720,10 +727,10 @@ def test_an_archived_tag_is_switched_off_in_production_without_a_refit(
                 if k.startswith("gate.production.")}  # fmt: skip
     assert compared and compared == {k: f"{bar[k]:.4f}" for k in compared}, compared
     served = registry.load_version(after).model
-    assert tag in served.archived and tag not in served.recent_tags
+    assert archived <= served.archived and not archived & set(served.recent_tags)
     assert np.array_equal(_dense(served.coef), _dense(model.coef))  # the same fit
     suggested = served.suggest(test, k=5, mode="hybrid")
-    assert all(s.tag != tag for row in suggested for s in row)
+    assert all(s.tag not in archived for row in suggested for s in row)
     # the next morning, nothing new: the edit is not made again (it keeps production's
     # data window, so only its registered archived set tells that the tag is off)
     again = {o.org: o for o in train_and_publish(settings, registry, orgs, retrain=changed)}
@@ -732,7 +739,7 @@ def test_an_archived_tag_is_switched_off_in_production_without_a_refit(
     assert still is not None and still.version == after.version
     # a refit is compared under the same archive too: archive the next most used tag
     # and retrain; production (which still suggests it) is scored with it off
-    second = max((t for t in served.recent_tags if t != tag), key=lambda t: in_test[t])
+    second = max(served.recent_tags, key=lambda t: in_test[t])
     ingest_events(lake, [{
         "event_type": "tag_lifecycle", "schema_version": 1, "org_id": org, "tag": second,
         "action": "archived", "at": datetime.now(UTC).isoformat(), "actor_id": "ag-test",

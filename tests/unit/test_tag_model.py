@@ -447,7 +447,7 @@ def test_the_one_hot_lookup_builds_exactly_the_encoders_columns() -> None:
             "message_type": ["mention", "comment", "direct", "mention"],
         }
     )
-    features = FeatureBuilder.fit(train, TagModelConfig(min_df=1))
+    features = FeatureBuilder.fit(train, TagModelConfig(min_df=1, use_metadata=True))
     assert features.meta is not None
     serving = pd.DataFrame(
         {
@@ -473,7 +473,9 @@ def test_a_metadata_column_with_one_value_in_training_is_not_encoded() -> None:
     one_network = pd.DataFrame(
         {"text": texts, "network": "twitter", "message_type": ["mention", "comment"] * 2}
     )
-    features = FeatureBuilder.fit(one_network, TagModelConfig(min_df=1, char_ngrams=None))
+    features = FeatureBuilder.fit(
+        one_network, TagModelConfig(min_df=1, char_ngrams=None, use_metadata=True)
+    )
     assert features.meta is not None
     assert list(features.meta.feature_names_in_) == ["message_type"]
     n_words = len(features.word.vocabulary_)
@@ -491,7 +493,9 @@ def test_a_metadata_column_with_one_value_in_training_is_not_encoded() -> None:
         np.testing.assert_allclose(got, x[i])
 
     no_metadata = pd.DataFrame({"text": texts})  # "unknown" in both columns
-    bare = FeatureBuilder.fit(no_metadata, TagModelConfig(min_df=1, char_ngrams=None))
+    bare = FeatureBuilder.fit(
+        no_metadata, TagModelConfig(min_df=1, char_ngrams=None, use_metadata=True)
+    )
     assert bare.meta is None
     assert bare.n_features == len(bare.word.vocabulary_)
     assert bare.transform(serving).shape == (2, bare.n_features)
@@ -518,7 +522,7 @@ def test_one_row_features_equal_the_batch_transform(
 
     train, _, test = cooking
     # char n-grams too: every block the batch path can stack
-    features = FeatureBuilder.fit(train, replace(CONFIG, char_ngrams=(2, 4)))
+    features = FeatureBuilder.fit(train, replace(CONFIG, char_ngrams=(2, 4), use_metadata=True))
     for row in _rows(test):
         expected = features.transform(pd.DataFrame([row])).toarray()[0]
         columns, weights = features.one_row.features(str(row["text"]), row)
@@ -541,7 +545,7 @@ def test_compacted_features_answer_as_before_and_cannot_be_pickled(
     from socialsuggest.models.tags.features import FeatureBuilder
 
     train, _, test = cooking
-    features = FeatureBuilder.fit(train, replace(CONFIG, char_ngrams=(2, 4)))
+    features = FeatureBuilder.fit(train, replace(CONFIG, char_ngrams=(2, 4), use_metadata=True))
     rows = _rows(test)
     frame = pd.DataFrame(rows)
     expected = features.transform(frame).toarray()
@@ -911,8 +915,10 @@ def test_a_subsampled_model_ranks_about_as_well_as_the_full_fit(
     cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
 ) -> None:
     """On 3,200 messages, 1,000 negatives a tag (about a third of the rows) ranks as well
-    as the fit on every row (measured: 0.590 vs 0.581); 300 (a tenth) falls behind (0.551).
-    Word features only, for speed."""
+    as the fit on every row (measured: 0.591 vs 0.585); 100 (three a positive) falls
+    behind (0.536). Word features only, for speed. (300 fell behind too, 0.551, while the
+    fixture's random networks were encoded: their per-network intercepts, fitted on a
+    tenth of the rows, were the damage; without them 300 ranks as the full fit, 0.585.)"""
     train, valid, test = cooking
     words = replace(CONFIG, char_ngrams=None, negatives_per_positive=None)
 
@@ -923,7 +929,7 @@ def test_a_subsampled_model_ranks_about_as_well_as_the_full_fit(
     full = ndcg(words)
     enough = ndcg(replace(words, negatives_per_positive=10.0, min_negatives=1000,
                           hard_negative_share=0.5))  # fmt: skip
-    too_few = ndcg(replace(words, negatives_per_positive=10.0, min_negatives=300))
+    too_few = ndcg(replace(words, negatives_per_positive=3.0, min_negatives=100))
     assert enough > full - 0.015 and too_few < full - 0.015, (full, enough, too_few)
 
 

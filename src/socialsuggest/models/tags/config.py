@@ -124,12 +124,14 @@ class TagModelConfig:
     #: Beta of the F-beta score each per-tag threshold maximises on validation.
     threshold_beta: float = 2.0
     #: One-hot ``network`` and ``message_type`` appended to the text features (the ones
-    #: that vary in training: ``features._fit_one_hot``). Where the network says nothing
-    #: about the tags they act as per-network intercepts fitted from a rare tag's few
-    #: uses: networks drawn at random cost hybrid NDCG@3 0.008 cooking, 0.007 se_crypto
-    #: (SVM), 0.010 tw_grammys (logistic) (2026-12-06). Turning them off by default is
-    #: pending: it moved test_tags_cycle's archive-edit scenario below its precondition.
-    use_metadata: bool = True
+    #: that vary in training: ``features._fit_one_hot``). Off by default, as the original
+    #: system had text only: where they say nothing about the tags they act as extra
+    #: per-network intercepts, fitted from a rare tag's few uses, and cost the ranking.
+    #: Values drawn at random (2026-12-06, one thread, hybrid NDCG@3 with vs without):
+    #: cooking -0.008, se_crypto -0.007 (SVM learner), tw_grammys -0.010 (logistic
+    #: learner; scaled to 0.3, -0.007). No corpus here carries real metadata, so what
+    #: they buy an org whose tags do follow the network is unmeasured: turn it on there.
+    use_metadata: bool = False
     #: After gating and thresholds are chosen on validation, refit each enabled tag on
     #: train + validation: validation is the newest data, the most like tomorrow's.
     refit_on_valid: bool = True
