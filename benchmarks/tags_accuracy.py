@@ -94,8 +94,9 @@ def baseline(
 
 def ours(
     train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, config: TagModelConfig
-) -> tuple[dict[str, dict[str, float]], dict[str, int], dict[str, list[list[str]]]]:
-    """Our model's metrics per mode, its gate summary and its top 5 per message per mode."""
+) -> tuple[dict[str, dict[str, float]], dict[str, object], dict[str, list[list[str]]]]:
+    """Our model's metrics per mode, what it chose and its gate summary, and its top 5
+    per message per mode."""
     t0 = time.perf_counter()
     model = TagModel.fit(train, valid, config)
     seconds = time.perf_counter() - t0
@@ -109,7 +110,10 @@ def ours(
         ranked[mode] = [[s.tag for s in row] for row in five]
     report["model"]["train_s"] = report["hybrid"]["train_s"] = seconds
     report["recent"]["train_s"] = seconds
-    return report, model.summary(), ranked
+    # what the fit chose on validation: the learner and the neighbour vote's weight
+    learner = f"{model.learner} ({model.config.loss}, C={model.config.C:g})"
+    chosen: dict[str, object] = {"learner": learner, "knn_weight": model.knn_weight}
+    return report, {**chosen, **model.summary()}, ranked
 
 
 def ndcg_rows(gold: list[frozenset[str]], ranked: list[list[str]], k: int) -> np.ndarray:
@@ -494,7 +498,9 @@ def main() -> None:
         "the baseline; Annif trains on train + validation; most-frequent = the 5 most used "
         "tags of train + validation for every message.\n\n"
         + reference
-        + "\n## Gate summary (default config)\n\n"
+        + "\n## Learner, neighbour vote and gate summary (default config)\n\n"
+        "*learner* and *knn_weight* are what the fit chose on validation (the learner "
+        "comparison and the neighbour vote's weight in the recent-tag top-up, 0 = off).\n\n"
         f"| data | {' | '.join(keys)} |\n|---|{'---|' * len(keys)}\n"
         + "\n".join(s + " |" for s in summaries)
         + "\n"
