@@ -36,6 +36,8 @@ PROFILES = {
     "full": [
         ["ingest_throughput.py", "--messages", "1000000", "--orgs", "100"],
         ["tags_accuracy.py"],
+        # our fit time against fastText in interleaved rounds (~15 min)
+        ["tags_speed.py"],
         ["tags_learning_curve.py"],
         ["tags_gap.py"],
         ["privacy_forget.py"],
