@@ -63,7 +63,7 @@ def ms_per_message(model: TagModel, texts: list[str]) -> float:
 def measure(name: str, root: Path, shares: list[float], n_texts: int) -> list[str]:
     train, valid, test = load(name, root)
     model = TagModel.fit(train, valid, replace(TagModelConfig(), n_jobs=1))
-    if not model._voting or model.knn_reference is None:
+    if not model.voting or model.knn_reference is None:
         return [f"| {name} | vote off (weight 0 chosen on validation) | | | | |"]
     texts = [str(t) for t in test["text"]][:n_texts]
     served, weight = model.knn_reference, model.knn_weight

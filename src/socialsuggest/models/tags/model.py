@@ -520,12 +520,13 @@ class TagModel:
             ]
         )
         if self.config.knn_weights:
-            self._fit_neighbours(started, p_oof)
+            # the validation rows' part of the thin tags' out-of-fold scores
+            self._fit_neighbours(started, p_oof[x_train.shape[0] :])
         if refit:
             assert x_all is not None
             self._refit_enabled(x_all, y_train, y_valid, coef)
 
-    def _fit_neighbours(self, started: _Started, p_oof: FloatArray) -> None:
+    def _fit_neighbours(self, started: _Started, thin_valid: FloatArray) -> None:
         """Choose on validation how much the neighbour vote orders the recent-tag top-up.
 
         The top-up ranks the org's recent tags no gate let through (switched off, or too
@@ -534,7 +535,8 @@ class TagModel:
         No gate is bypassed: those tags fill the slots below the thresholds as
         ``recent`` suggestions, as before, only in a better order. Validation rows vote
         from train, and tags gated out of fold are ranked on their held-out scores
-        (their served models saw validation). The weight with the best hybrid NDCG@3
+        (``thin_valid``, the validation rows' part: their served models saw validation).
+        The weight with the best hybrid NDCG@3
         wins; ties keep the smaller (0 first).
         """
         assert self.features is not None
@@ -554,8 +556,8 @@ class TagModel:
             self.config.knn_k,
         )
         p_valid = self._calibrated(self._scores(started.x_valid))
-        if started.thin.size:  # ``p_oof``: the out-of-fold gate's calibrated scores
-            p_valid[:, started.thin] = p_oof[started.x_train.shape[0] :]
+        if started.thin.size:  # the out-of-fold gate's calibrated scores
+            p_valid[:, started.thin] = thin_valid
         scored = []
         for w in (0.0, *self.config.knn_weights):
             self.knn_weight = w
@@ -656,7 +658,7 @@ class TagModel:
     def predict_votes(self, df: pd.DataFrame) -> FloatArray | None:
         """The neighbour vote for each of ``knn_tags`` (in that order), or None when the
         model does not use it: what ``rank`` orders the top-up by."""
-        if not self._voting or self.features is None:
+        if not self.voting or self.features is None:
             return None
         return self._votes_from_features(self.features.transform(df))
 
@@ -667,7 +669,7 @@ class TagModel:
         if self.features is None or not self.tags:
             return self.predict_proba(df), None
         x = self.features.transform(df)
-        votes = self._votes_from_features(x) if self._voting else None
+        votes = self._votes_from_features(x) if self.voting else None
         return self._proba_from_features(x), votes
 
     def _votes_from_features(self, x: sp.csr_matrix) -> FloatArray:
@@ -676,7 +678,9 @@ class TagModel:
         return neighbours.vote(x[:, : self.knn_width], reference, labels, self.config.knn_k)
 
     @property
-    def _voting(self) -> bool:
+    def voting(self) -> bool:
+        """Whether the neighbour vote orders this model's recent-tag top-up: a weight was
+        chosen on validation and its reference ships with the model."""
         return bool(self.knn_weight) and self.knn_reference is not None and bool(self.tags)
 
     @property
@@ -765,7 +769,7 @@ class TagModel:
             columns, weights = self.features.one_row.features(text, metadata or {})
             logits = _row_logits(self.coef, columns, weights)
             proba[0] = self._calibrated(logits + self.intercept)
-            if mode == "hybrid" and self._voting:
+            if mode == "hybrid" and self.voting:
                 assert self.knn_reference is not None and self.knn_labels is not None
                 word = [c for c in columns if c < self.knn_width]  # the word block is first
                 sims = _row_logits(self.knn_reference, word, weights[: len(word)])
