@@ -477,7 +477,7 @@ def main() -> None:
         "the time the daily cycle pays per org (it trains orgs side by side, one thread "
         "each). On more than one thread liblinear's shared random generator interleaves, "
         "so the coordinate order, and NDCG@3 in the fourth decimal, varies between runs. "
-        "Every method is timed once here, minutes apart, and the same fit varies by 25-40% "
+        "Every method is timed once here, minutes apart, and the same fit varies by 20-40% "
         "from one minute to the next on a shared 2-core machine: `tags_speed.md` "
         "(`tags_speed.py`) times ours and fastText in interleaved rounds. "
         "Mean tag AUC: over tags with both classes in test (ours: every modelled tag; a "

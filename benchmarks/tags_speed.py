@@ -1,11 +1,11 @@
 """Training time of our tag model against fastText, in interleaved rounds.
 
 Why: ``tags_accuracy.py`` times every method once, minutes apart. On this 2-core VM the
-same fit takes 25-40% longer in one minute than in the next (three fits of se_crypto in
-one process, 2026-12-06: 8.2, 8.7 and 7.2 s), so a one-shot ratio within ±15% of 1
-says nothing about which is faster. Here each round times every method back to back, in
-an order that rotates between rounds, and the report gives each round's ratio: a
-neighbour's load that slows a round slows both sides of its ratio.
+same fit takes 20-40% longer in one minute than in the next (se_crypto's, 2026-12-06:
+5.8 s, then 8.2, 8.7 and 7.2 s in a process started minutes later), so a one-shot ratio
+within ±15% of 1 says nothing about which is faster. Here each round times every method
+back to back, in an order that rotates between rounds, and the report gives each round's
+ratio: a neighbour's load that slows a round slows both sides of its ratio.
 
 Methods, per data set (the splits of ``tags_accuracy.py``):
 
@@ -13,7 +13,8 @@ Methods, per data set (the splits of ``tags_accuracy.py``):
   ``tags_accuracy.py`` times it: both candidate learners started and compared.
 - ``ours, daily refit``: the same fit told the learner the first one chose, as the
   scheduled retrain fits an org whose production learner was chosen less than
-  ``RetrainPolicy.learner_recheck_days`` (7) ago: what six mornings in seven cost.
+  ``RetrainPolicy.learner_recheck_days`` (7) ago: what a scheduled refit costs until
+  the choice is a week old.
 - ``fastText softmax`` and ``fastText ova``: the recipes of ``peers/run_peers.py``
   (12 threads, on train + validation), each trained in a fresh ``.venv-peers`` process
   (``peers/time_fasttext.py``; its import is not timed, nor is ours).
@@ -120,9 +121,9 @@ def render(results: dict[str, dict], args: argparse.Namespace, runtime: float) -
         "- each round times every method once, back to back, the order rotating between "
         "rounds; a ratio compares two timings of the same round. Median seconds over the "
         "rounds, then the median of the rounds' ratios (range; rounds in which ours took "
-        "less time). `ours, daily refit` is the fit the scheduled retrain makes on six "
-        "mornings in seven (the learner production chose is kept; see the module "
-        "docstring).",
+        "less time). `ours, daily refit` is the fit the scheduled retrain makes until the "
+        "learner production chose is a week old (it is kept, not compared again; see the "
+        "module docstring).",
         "",
         "| data | learner | "
         + " | ".join(f"{m} s" for m in METHODS)
