@@ -77,7 +77,7 @@ def timed(fit: Callable[[], object]) -> float:
 def measure(name: str, root: Path, rounds: int, config: TagModelConfig, python: Path) -> dict:
     """Every method's seconds in each round, for one data set, and the learner chosen."""
     train, valid, _ = load(name, root)
-    TagModel.fit(train.head(300), valid.head(100), config)  # imports and caches, untimed
+    # untimed: warms imports and caches, and names the learner the daily refit keeps
     learner = TagModel.fit(train, valid, config).learner
     times: dict[str, list[float]] = {m: [] for m in METHODS}
     with tempfile.TemporaryDirectory(prefix="tags-speed-") as tmp:
