@@ -75,3 +75,40 @@ def log_report(
                 mlflow.log_artifact(str(path))
     print(f"MLflow: logged {report.name} as run {run.info.run_id} in benchmarks/{experiment}")
     return str(run.info.run_id)
+
+
+_CLEARED_PEAK_MIB = 0.0  # the highest mark reset_peak_rss has cleared
+
+
+def reset_peak_rss() -> bool:
+    """Start a new high-water mark of this process's resident memory (Linux:
+    ``/proc/self/clear_refs`` 5), so a step's peak is its own; False where that is not
+    possible, and ``peak_rss_mib`` then reads the process's peak so far. The mark it
+    clears still counts in ``lifetime_peak_rss_mib``."""
+    global _CLEARED_PEAK_MIB
+    before = peak_rss_mib()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    _CLEARED_PEAK_MIB = max(_CLEARED_PEAK_MIB, before)
+    return True
+
+
+def lifetime_peak_rss_mib() -> float:
+    """This process's resident high-water mark since it started, resets included."""
+    return max(_CLEARED_PEAK_MIB, peak_rss_mib())
+
+
+def peak_rss_mib() -> float:
+    """This process's resident high-water mark since ``reset_peak_rss`` (or its start),
+    in MiB: ``VmHWM``, else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

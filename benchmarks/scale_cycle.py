@@ -41,7 +41,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from common import log_report, machine, say, settings_for
+from common import (
+    lifetime_peak_rss_mib,
+    log_report,
+    machine,
+    peak_rss_mib,
+    reset_peak_rss,
+    say,
+    settings_for,
+)
 from socialsuggest.config import Settings
 from socialsuggest.ingest import ingest_paths
 from socialsuggest.lake import Lake
@@ -84,6 +92,9 @@ class Cycle:
     worker_seconds: float = 0.0
     versions: int = 0
     promoted: int = 0
+    #: the driver's resident high-water mark in each step (MiB; ``common.peak_rss_mib``,
+    #: reset as the step starts); {} for points measured before 2026-12-06
+    peak_mib: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_s(self) -> float:
@@ -139,20 +150,25 @@ def run_cycle_step(
     """Ingest these files, then preprocess, train and publish as the daily cycle does."""
     cycle = Cycle()
     lake = Lake.from_settings(settings)
+    reset_peak_rss()
     started = time.perf_counter()
     ingest_paths(lake, paths, flush_rows=settings.ingest_flush_rows)
     cycle.ingest_s = time.perf_counter() - started
+    cycle.peak_mib["ingest"] = peak_rss_mib()
 
+    reset_peak_rss()
     started = time.perf_counter()
     pre = preprocess_tags(spark, lake, settings=settings)
     cycle.preprocess_s = time.perf_counter() - started
     cycle.partitions = pre.partitions_processed
+    cycle.peak_mib["preprocess"] = peak_rss_mib()
 
     # train_and_publish reports each org as it finishes training and publishes it at once
     # (since 2026-12-03; before, every org was trained first): *train* ends at the last
     # org's training line, *publish* is what follows it (the last publications and the
     # archive-only edits), the part of publishing the training did not hide
     marks: list[tuple[float, str]] = []
+    reset_peak_rss()
     started = time.perf_counter()
 
     def noted(message: str) -> None:
@@ -166,6 +182,7 @@ def run_cycle_step(
         retrain=retrain,
     )  # fmt: skip
     ended = time.perf_counter()
+    cycle.peak_mib["train+publish"] = peak_rss_mib()
     publish_start = max((t for t, m in marks if m.startswith("train: ")), default=ended)
     cycle.train_s = publish_start - started
     cycle.publish_s = ended - publish_start
@@ -294,7 +311,7 @@ def measure(point: Point, work: Path, args: argparse.Namespace) -> None:
     finally:
         stop_spark()
         server.stop()
-        point.driver_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        point.driver_peak_mib = lifetime_peak_rss_mib()  # (steps reset the kernel's mark)
         point.worker_peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -472,15 +489,17 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
         "",
         "## Memory and engines",
         "",
-        "| messages | orgs | driver peak MiB | largest worker peak MiB | Spark start s "
+        "| messages | orgs | driver peak MiB | driver peak by step, full cycle MiB "
+        "| driver peak by step, increment MiB | largest worker peak MiB | Spark start s "
         "| local pool s | Spark applyInPandas s |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         pool = p.engines.get("local pool")
         spark = p.engines.get("spark applyInPandas")
         lines.append(
             f"| {p.messages:,} | {p.orgs:,} | {_mib(p.driver_peak_mib)} "
+            f"| {_steps_mib(p.full)} | {_steps_mib(p.increment)} "
             f"| {_mib(p.worker_peak_mib)} | {_mib(p.spark_start_s)} | {_mib(pool or 0)} "
             f"| {_mib(spark or 0)} |"
         )
@@ -490,7 +509,9 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
     lines += [
         "",
         "Peaks are the process's and its children's maximum RSS since the script began, so",
-        "a later grid point's number includes the earlier ones' maxima.",
+        "a later grid point's number includes the earlier ones' maxima. The by-step peaks",
+        "(since 2026-12-06) are the driver's own in that step alone: its high-water mark is",
+        "reset as each step starts (`/proc/self/clear_refs`).",
         "",
         f"![cost vs data size]({out.with_suffix('.png').name})",
         "",
@@ -500,6 +521,14 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
 
 def _mib(value: float) -> str:
     return f"{value:.0f}" if value else "–"
+
+
+def _steps_mib(cycle: Cycle) -> str:
+    """The step peaks in one cell (ingest / preprocess / train+publish), – if not measured."""
+    steps = ("ingest", "preprocess", "train+publish")
+    if not all(step in cycle.peak_mib for step in steps):
+        return "–"
+    return " / ".join(f"{step} {cycle.peak_mib[step]:,.0f}" for step in steps)
 
 
 def save_points(points: list[Point], path: Path) -> None:

@@ -357,9 +357,6 @@ def train_and_publish(
         )
         for org, reason in plan.fresh.items()
     ] + [OrgOutcome(org=org, trained=False, waiting=reason) for org, reason in plan.waiting.items()]
-    edited = [
-        _archive_in_production(lake, registry, plan.production[org], as_of) for org in plan.archive
-    ]
     orgs = plan.train
     say(f"train: {len(orgs)} orgs with engine={engine}")
     if plan.learners:
@@ -415,8 +412,8 @@ def train_and_publish(
             train_orgs_local(
                 settings, orgs, config, as_of=as_of, progress=trained, learners=plan.learners
             )
-        for result in edited:
-            publish_one(result)
+        for org in plan.archive:  # each edit made and published before the next is loaded
+            publish_one(_archive_in_production(lake, registry, plan.production[org], as_of))
         if gate_server.starts:
             started = ", ".join(f"{s:.1f}s" for s in gate_server.start_seconds)
             say(f"integration gate: {gate_server.starts} serving process(es), started in {started}")

@@ -88,7 +88,13 @@ def train_orgs_local(
     learners: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[OrgResult]:
     """Train ``orgs`` in a process pool, one org per worker; ``learners``: org -> the
-    (learner, when chosen) to fit again without comparing (``RetrainPlan.learners``)."""
+    (learner, when chosen) to fit again without comparing (``RetrainPlan.learners``).
+
+    With ``progress`` each result is handed to it as its org finishes and only its
+    ``released`` form (no model, no test slice) is kept and returned: the driver holds
+    one org's model at a time, however many orgs the batch has. Without it, every
+    result is returned whole.
+    """
     learners = learners or {}
     orgs = list(orgs)
     if not orgs:
@@ -97,9 +103,8 @@ def train_orgs_local(
     results: list[OrgResult] = []
     if workers == 1:  # one org (an Airflow task per org) or one core: no pool to pay for
         for org in orgs:
-            results.append(_train_from_lake(settings, org, config, as_of, learners.get(org)))
-            if progress:
-                progress(results[-1])
+            result = _train_from_lake(settings, org, config, as_of, learners.get(org))
+            results.append(_handed(result, progress))
         return results
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -110,14 +115,14 @@ def train_orgs_local(
             }
         try:
             for future in as_completed(futures):
-                org = futures[future]
+                # a done future holds its result: dropped here so the org's model goes
+                # as soon as the callback is done with it (``as_completed`` keeps none)
+                org = futures.pop(future)
                 try:
                     result = future.result()
                 except Exception as exc:  # the worker process itself died
                     result = OrgResult(org=org, ok=False, error=f"worker failed: {exc!r}")
-                results.append(result)
-                if progress:
-                    progress(result)
+                results.append(_handed(result, progress))
         except BaseException as exc:
             # ``progress`` (publishing the org) failed, or the task is being stopped: the
             # orgs not started yet would be trained for nothing before the error surfaced
@@ -139,7 +144,11 @@ def train_orgs_spark(
     learners: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[OrgResult]:
     """``groupBy(org_id).applyInPandas``: one pandas group per org, trained on an executor
-    (``learners`` as in ``train_orgs_local``)."""
+    (``learners`` and ``progress`` as in ``train_orgs_local``).
+
+    ``collect`` brings every org's pickled result to the driver at once, but each is
+    unpickled only when its turn comes, and with ``progress`` released after it.
+    """
     kept = dict(learners or {})  # a plain dict: shipped to the executors with the closure
     wanted = set(orgs)
     files = [f for f in lake.files("processed", FAMILY) if f.org in wanted]
@@ -154,11 +163,20 @@ def train_orgs_spark(
         return pd.DataFrame({"org": [org], "payload": [pickle.dumps(result)]})
 
     frame = spark.read.parquet(*(lake_path(lake, f.key) for f in files))
-    collected = (
+    collected: list[Any] = (
         frame.groupBy("org_id").applyInPandas(train_group, "org string, payload binary").collect()
     )
-    results = [pickle.loads(row["payload"]) for row in collected]
-    for result in results:
-        if progress:
-            progress(result)
+    results = []
+    for i, row in enumerate(collected):
+        results.append(_handed(pickle.loads(row["payload"]), progress))
+        collected[i] = None  # the pickle too, once its result is handed on
     return sorted(results, key=lambda r: r.org)
+
+
+def _handed(result: OrgResult, progress: Callable[[OrgResult], None] | None) -> OrgResult:
+    """``result`` handed to ``progress``, which owns its model from then on: what a
+    fan-out keeps of it (all of it without a callback)."""
+    if progress is None:
+        return result
+    progress(result)
+    return result.released()
