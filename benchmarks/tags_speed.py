@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from common import log_report, machine, say
-from peers.client import _write_split, ensure_venv
+from peers.client import ensure_venv, write_split
 from socialsuggest.config import load_settings
 from socialsuggest.models.tags import TagModel, TagModelConfig
 from tags_accuracy import DATASETS, load
@@ -82,7 +82,7 @@ def measure(name: str, root: Path, rounds: int, config: TagModelConfig, python: 
     times: dict[str, list[float]] = {m: [] for m in METHODS}
     with tempfile.TemporaryDirectory(prefix="tags-speed-") as tmp:
         source = Path(tmp) / "train_valid.ft"
-        _write_split(pd.concat([train, valid], ignore_index=True), source)
+        write_split(pd.concat([train, valid], ignore_index=True), source)
         runs: dict[str, Callable[[], float]] = {
             CHOSEN: lambda: timed(lambda: TagModel.fit(train, valid, config)),
             DAILY: lambda: timed(lambda: TagModel.fit(train, valid, config, learner=learner)),

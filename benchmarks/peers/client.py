@@ -29,7 +29,9 @@ PEERS_VENV = ROOT / ".venv-peers"
 TOP = 5
 
 
-def _write_split(df: pd.DataFrame, path: Path) -> None:
+def write_split(df: pd.DataFrame, path: Path) -> None:
+    """``df`` (tags, text) as fastText's training format: every peer that reads files
+    (and ``tags_speed``'s fastText timings) reads this one writer's output."""
     lines = []
     for tags, text in zip(df["tags"], df["text"], strict=True):
         bad = [t for t in tags if not t or any(c.isspace() for c in t)]
@@ -77,7 +79,7 @@ def run_peers(
     split = workdir / "split"
     split.mkdir(parents=True, exist_ok=True)
     for name, df in (("train", train_df), ("valid", valid_df), ("test", test_df)):
-        _write_split(df, split / f"{name}.ft")
+        write_split(df, split / f"{name}.ft")
     python = ensure_venv(venv)
     out = workdir / "peers.json"
     log = workdir / "peers.log"
