@@ -61,9 +61,9 @@ class OrgResult:
         once its ``progress`` callback has published it.
 
         A trained org's model (vocabularies, weights, the neighbour vote's reference
-        vectors) and test frame hold ~4-5 MiB in the driver; kept for every org until
-        the last one finished, they were the driver's peak (9.6 GB at 5M messages over
-        1,000 orgs, 2.7 GB over 100 orgs of the same data).
+        vectors) and test frame are megabytes in the driver. Kept for every org until
+        the last one finished, they raised the driver's peak at 1M messages over 1,000
+        orgs from 2.8 to 4.8 GB (``benchmarks/reports/scale_cycle.md``, 2026-12-06).
         """
         return replace(self, model=None, test=None, production_metrics=None)
 
