@@ -36,6 +36,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -61,6 +63,7 @@ from socialsuggest.registry import Registry
 from socialsuggest.registry.server import free_port, start_server
 from socialsuggest.sampledata import generate
 from socialsuggest.training.fanout import processed_orgs, train_orgs_local, train_orgs_spark
+from socialsuggest.training.job import OrgResult
 from socialsuggest.training.policy import RetrainPolicy
 
 REPORTS = Path(__file__).parent / "reports"
@@ -139,6 +142,18 @@ class Point:
         return f"{self.messages:,} msgs / {self.orgs:,} orgs"
 
 
+@contextmanager
+def peak_of(cycle: Cycle, step: str) -> Iterator[None]:
+    """Record the driver's resident high-water mark during the block as
+    ``cycle.peak_mib[step]``: each step's own peak, not the highest so far. Where the
+    mark cannot be reset (not Linux) nothing is recorded: the report shows no step
+    peaks rather than the process's peak so far under a step's name."""
+    isolated = reset_peak_rss()
+    yield
+    if isolated:
+        cycle.peak_mib[step] = peak_rss_mib()
+
+
 def run_cycle_step(
     settings: Settings,
     registry: Registry,
@@ -150,26 +165,22 @@ def run_cycle_step(
     """Ingest these files, then preprocess, train and publish as the daily cycle does."""
     cycle = Cycle()
     lake = Lake.from_settings(settings)
-    reset_peak_rss()
-    started = time.perf_counter()
-    ingest_paths(lake, paths, flush_rows=settings.ingest_flush_rows)
-    cycle.ingest_s = time.perf_counter() - started
-    cycle.peak_mib["ingest"] = peak_rss_mib()
+    with peak_of(cycle, "ingest"):
+        started = time.perf_counter()
+        ingest_paths(lake, paths, flush_rows=settings.ingest_flush_rows)
+        cycle.ingest_s = time.perf_counter() - started
 
-    reset_peak_rss()
-    started = time.perf_counter()
-    pre = preprocess_tags(spark, lake, settings=settings)
-    cycle.preprocess_s = time.perf_counter() - started
-    cycle.partitions = pre.partitions_processed
-    cycle.peak_mib["preprocess"] = peak_rss_mib()
+    with peak_of(cycle, "preprocess"):
+        started = time.perf_counter()
+        pre = preprocess_tags(spark, lake, settings=settings)
+        cycle.preprocess_s = time.perf_counter() - started
+        cycle.partitions = pre.partitions_processed
 
     # train_and_publish reports each org as it finishes training and publishes it at once
     # (since 2026-12-03; before, every org was trained first): *train* ends at the last
     # org's training line, *publish* is what follows it (the last publications and the
     # archive-only edits), the part of publishing the training did not hide
     marks: list[tuple[float, str]] = []
-    reset_peak_rss()
-    started = time.perf_counter()
 
     def noted(message: str) -> None:
         marks.append((time.perf_counter(), message))
@@ -177,12 +188,13 @@ def run_cycle_step(
             return  # one line per org is too much for thousands of orgs
         say(f"  {message}")
 
-    outcomes = train_and_publish(
-        settings, registry, processed_orgs(lake), config=config, say=noted, spark=spark,
-        retrain=retrain,
-    )  # fmt: skip
-    ended = time.perf_counter()
-    cycle.peak_mib["train+publish"] = peak_rss_mib()
+    with peak_of(cycle, "train+publish"):
+        started = time.perf_counter()
+        outcomes = train_and_publish(
+            settings, registry, processed_orgs(lake), config=config, say=noted, spark=spark,
+            retrain=retrain,
+        )  # fmt: skip
+        ended = time.perf_counter()
     publish_start = max((t for t, m in marks if m.startswith("train: ")), default=ended)
     cycle.train_s = publish_start - started
     cycle.publish_s = ended - publish_start
@@ -206,16 +218,24 @@ def run_cycle_step(
 
 
 def compare_engines(settings: Settings, spark: Any, config: TagModelConfig) -> dict[str, float]:
-    """Train every org (no publishing) with each engine, on the same processed lake."""
+    """Train every org (no publishing) with each engine, on the same processed lake.
+
+    Each result is taken by a callback that drops it, as the cycle's publishing does:
+    without one a fan-out returns every org's model, and two engines' worth of 1,000
+    orgs' models is several GB held for nothing (only ``ok`` is read here)."""
     lake = Lake.from_settings(settings)
     orgs = processed_orgs(lake)
     as_of = datetime.now(UTC)
     seconds = {}
+
+    def drop(_: OrgResult) -> None:
+        pass
+
     started = time.perf_counter()
-    local = train_orgs_local(settings, orgs, config, as_of=as_of)
+    local = train_orgs_local(settings, orgs, config, as_of=as_of, progress=drop)
     seconds["local pool"] = time.perf_counter() - started
     started = time.perf_counter()
-    remote = train_orgs_spark(spark, lake, orgs, config, as_of=as_of)
+    remote = train_orgs_spark(spark, lake, orgs, config, as_of=as_of, progress=drop)
     seconds["spark applyInPandas"] = time.perf_counter() - started
     bad = [r.org for r in local + remote if not r.ok]
     if bad:
