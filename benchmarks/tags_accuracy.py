@@ -11,7 +11,9 @@ Annif (tfidf, svc, omikuji-bonsai and their ensemble), run in their own venv
 scored here, by the same socialsuggest.training.metrics functions. ``--ablation`` also
 measures our model with one default changed at a time (``ablations`` in ``main``: each
 recent change reverted, the gate off, one thread). Writes
-benchmarks/reports/tags_accuracy.md.
+benchmarks/reports/tags_accuracy.md. ``--split dev`` evaluates on the newest fifth of
+train.ft instead and never reads test.ft (report: tags_accuracy_dev.md): where a change is
+tuned, so that test.ft confirms it once rather than choosing it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from socialsuggest.training.offline import load_labelled
 REPORTS = Path(__file__).parent / "reports"
 DATASETS = ("cooking", "se_biology", "se_crypto", "tw_covid19", "tw_grammys")
 VALID_SHARE = VALID_FRAC  # the daily cycle's validation share
+DEV_SHARE = 0.2  # ``--split dev``: the newest fifth of train.ft, held out for tuning
 
 
 def read_fasttext(path: Path, org: str, start: pd.Timestamp) -> pd.DataFrame:
@@ -60,10 +63,19 @@ def read_fasttext(path: Path, org: str, start: pd.Timestamp) -> pd.DataFrame:
     return frame
 
 
-def load(name: str, root: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def load(
+    name: str, root: Path, split: str = "test"
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(train, validation, evaluation) of one data set. ``split="dev"`` evaluates on the
+    newest DEV_SHARE of train.ft and never reads test.ft: the window to tune on, so that
+    test.ft stays an unseen confirmation of what the dev window chose."""
     start = pd.Timestamp("2026-01-01", tz="UTC")
     full = read_fasttext(root / name / "train.ft", name, start)
-    test = read_fasttext(root / name / "test.ft", name, start + pd.Timedelta(days=60))
+    if split == "dev":
+        cut = int(len(full) * (1 - DEV_SHARE))
+        full, test = full.iloc[:cut].reset_index(drop=True), full.iloc[cut:].reset_index(drop=True)
+    else:
+        test = read_fasttext(root / name / "test.ft", name, start + pd.Timedelta(days=60))
     cut = int(len(full) * (1 - VALID_SHARE))
     return full.iloc[:cut].reset_index(drop=True), full.iloc[cut:].reset_index(drop=True), test
 
@@ -320,8 +332,19 @@ def main() -> None:
         help="threads fitting our per-tag models (default: every core, as fastText's 12 "
         "threads and the baseline's n_jobs=2 use them); an ablation row times 1",
     )
-    parser.add_argument("--out", type=Path, default=REPORTS / "tags_accuracy.md")
+    parser.add_argument(
+        "--split",
+        choices=("test", "dev"),
+        default="test",
+        help="evaluate on test.ft (default), or on the dev window: the newest "
+        f"{DEV_SHARE:.0%} of train.ft, the rest split as usual; test.ft is not read. "
+        "Tune on dev, confirm once on test",
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.out is None:
+        suffix = "" if args.split == "test" else "_dev"
+        args.out = REPORTS / f"tags_accuracy{suffix}.md"
     peers = [] if "none" in args.peers else list(dict.fromkeys(args.peers))
     root = load_settings().resolved_datasets_dir / "tags"
     # the daily cycle trains orgs in parallel, one thread each (n_jobs=1); one org on
@@ -362,7 +385,7 @@ def main() -> None:
     per_row: dict[tuple[str, str], np.ndarray] = {}  # (data, method) → NDCG@3 per message
     t_start = time.perf_counter()
     for name in args.datasets:
-        train, valid, test = load(name, root)
+        train, valid, test = load(name, root, args.split)
         gold = [frozenset(t) for t in test["tags"]]
         base, ranked = baseline(pd.concat([train, valid], ignore_index=True), test, default.k)
         per_row[name, "sklearn baseline"] = ndcg_rows(gold, ranked, default.k)
@@ -450,7 +473,24 @@ def main() -> None:
             "| data | peer | tags known | train s | predict s | settings |\n"
             "|---|---|---|---|---|---|\n" + "\n".join(peer_lines) + "\n\n"
         )
-    reference = reference_table(root.parent / "README.md", args.datasets, this_run)
+    reference = (
+        reference_table(root.parent / "README.md", args.datasets, this_run)
+        if args.split == "test"
+        else "Not shown: the README's numbers were measured on test.ft, this run's on the "
+        "dev window.\n"
+    )
+    if args.split == "dev":
+        split_text = (
+            f"Split (`--split dev`, for tuning: test.ft is not read): the newest "
+            f"{DEV_SHARE:.0%} of train.ft = test (called dev), of the rest the first "
+            f"{1 - VALID_SHARE:.0%} = train, the last {VALID_SHARE:.0%} = validation (gate "
+            "+ thresholds, then refit). "
+        )
+    else:
+        split_text = (
+            f"Split: first {1 - VALID_SHARE:.0%} of train.ft = train, last "
+            f"{VALID_SHARE:.0%} = validation (gate + thresholds, then refit), test.ft = test. "
+        )
     text = (
         "# Tag suggestions: accuracy vs a plain sklearn baseline and peer tools\n\n"
         f"- machine: {machine()}\n- command: `{command}`\n- date: {date.today()}\n"
@@ -461,9 +501,8 @@ def main() -> None:
         + "\n\n"
         "Text: every message read as `socialsuggest evaluate` reads it (the platform's "
         "`clean_text`, as the daily cycle and the serving path apply it), for every method. "
-        f"Split: first {1 - VALID_SHARE:.0%} of train.ft = train, last {VALID_SHARE:.0%} = "
-        "validation (gate + thresholds, "
-        "then refit), test.ft = test. The baseline, with no use for a validation split, is "
+        + split_text
+        + "The baseline, with no use for a validation split, is "
         "fitted on train + validation, as Annif and fastText's fixed recipes are. "
         "`model` = top 3 "
         "enabled tags by probability; `hybrid` = enabled tags above their F2 threshold "
