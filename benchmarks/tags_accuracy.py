@@ -360,6 +360,9 @@ def main() -> None:
         ),
         # the 2026-12-01 (second) change reverted: thin tags judged on validation alone
         "ours gate_cv_folds=0 (was 3)": replace(default, gate_cv_folds=0),
+        # the 2026-12-06 (third) change reverted: a tag validation cannot decide is
+        # switched off, not judged again out of fold
+        "ours gate_cv_inconclusive=False": replace(default, gate_cv_inconclusive=False),
         # the 2026-12-04 change reverted: every negative of every tag fitted
         f"ours negatives_per_positive=None (was {default.negatives_per_positive:g})": replace(
             default, negatives_per_positive=None

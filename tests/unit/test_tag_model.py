@@ -123,7 +123,8 @@ def test_tags_validation_cannot_judge_are_gated_out_of_fold(
     thin = [s for s in judged if s.evidence == "out_of_fold"]
     assert thin and any(s.enabled for s in thin) and any(not s.enabled for s in thin)
     for s in judged:
-        assert (s.evidence == "out_of_fold") == (in_valid[s.tag] < CONFIG.gate_cv_below)
+        if in_valid[s.tag] < CONFIG.gate_cv_below:  # (more: see the inconclusive test below)
+            assert s.evidence == "out_of_fold"
         if s.evidence == "out_of_fold":
             assert (s.n_pos, s.n_pos + s.n_neg) == (uses[s.tag], len(both))
             assert s.enabled == (s.ci_low >= CONFIG.auc_lower_bound)
@@ -135,6 +136,37 @@ def test_tags_validation_cannot_judge_are_gated_out_of_fold(
     assert unseen and all(s.evidence == "validation" and not s.enabled for s in unseen)
     assert any(model.tag_report[s.tag].enabled for s in unseen)
     assert model.summary()["n_enabled"] > plain.summary()["n_enabled"]
+
+
+def test_a_tag_validation_cannot_decide_is_judged_again_out_of_fold(
+    model: TagModel, cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    """``gate_cv_inconclusive``: exactly the tags whose validation AUC clears the bar
+    while its interval's lower end does not are judged out of fold instead, on every
+    use; the rest of the validation verdicts stand. Without it (the same train fits,
+    so the same validation verdicts) those tags are all switched off; with it some are
+    enabled, on the same bar."""
+    train, valid, _ = cooking
+    in_valid = Counter(t for row in valid["tags"] for t in row)
+    without = TagModel.fit(train, valid, replace(CONFIG, gate_cv_inconclusive=False))
+    assert without.tags == model.tags
+    undecided = set()
+    for tag in model.tags:
+        once, now = without.tag_report[tag], model.tag_report[tag]
+        if once.evidence == "out_of_fold":
+            assert now.evidence == "out_of_fold" and in_valid[tag] < CONFIG.gate_cv_below
+            continue
+        if once.ci_low < CONFIG.auc_lower_bound < once.auc:
+            undecided.add(tag)
+            assert not once.enabled and now.evidence == "out_of_fold"
+            assert now.n_pos > once.n_pos  # every use, not only validation's
+            assert now.enabled == (now.ci_low >= CONFIG.auc_lower_bound)
+        else:  # the same verdict (the threshold is in probabilities: one calibration
+            # per org, fitted on every held-out score, so it moves with the evidence)
+            assert replace(now, threshold=once.threshold) == once
+    assert undecided, "the cooking slice must hold tags validation cannot decide"
+    assert any(model.tag_report[t].enabled for t in undecided)
+    assert model.summary()["n_enabled"] > without.summary()["n_enabled"]
 
 
 def test_a_thin_tag_is_never_fitted_on_train_alone(
@@ -158,8 +190,12 @@ def test_a_thin_tag_is_never_fitted_on_train_alone(
     monkeypatch.setattr(tag_model, "fit_tags", spy)
     fitted = TagModel.fit(train, valid, CONFIG)
     report = [fitted.tag_report[t] for t in fitted.tags]
-    judged = [j for j, s in enumerate(report) if s.evidence == "validation"]
+    # the first fit: every tag validation can judge, including those it then cannot
+    # decide (judged again out of fold: ``gate_cv_inconclusive``)
+    in_valid = Counter(t for row in valid["tags"] for t in row)
+    judged = [j for j, t in enumerate(fitted.tags) if in_valid[t] >= CONFIG.gate_cv_below]
     thin = [j for j, s in enumerate(report) if s.evidence == "out_of_fold"]
+    assert len(thin) > len(fitted.tags) - len(judged)  # some judged ones among them
     enabled = [j for j, s in enumerate(report) if s.enabled]
     both = pd.concat([train, valid], ignore_index=True)
     assert thin and any(report[j].enabled for j in thin) and len(enabled) > 0

@@ -462,8 +462,9 @@ class TagModel:
         """Calibrate and gate every modelled tag, each on one held-out evidence, then refit.
 
         A tag validation holds enough uses of was fitted on train (``_fit_first``) and is
-        judged on validation; a thin one is judged out of fold (``_out_of_fold``) and never
-        fitted on train alone: no verdict would read that fit (a third of the training
+        judged on validation, unless validation cannot decide it (``_inconclusive``: then
+        it is judged as a thin one); a thin one is judged out of fold (``_out_of_fold``)
+        and never fitted on train alone: no verdict would read that fit (a third of the training
         time of the out-of-fold gate). Every enabled tag is then refitted on train +
         validation; a switched-off thin tag keeps the mean of its fold models, which only
         ``predict_proba`` (AUC reports) reads. Serving the fold mean instead of refitting
@@ -472,6 +473,13 @@ class TagModel:
         """
         if started is None:
             return
+        undecided = self._inconclusive(started)
+        if undecided.size:
+            started = replace(
+                started,
+                thin=np.union1d(started.thin, undecided),
+                thick=np.setdiff1d(started.thick, undecided),
+            )
         x_train, x_valid, y_train, y_valid = (
             started.x_train, started.x_valid, started.y_train, started.y_valid
         )  # fmt: skip
@@ -525,6 +533,25 @@ class TagModel:
         if refit:
             assert x_all is not None
             self._refit_enabled(x_all, y_train, y_valid, coef)
+
+    def _inconclusive(self, started: _Started) -> npt.NDArray[np.intp]:
+        """The tags validation judges but cannot decide (``gate_cv_inconclusive``): AUC
+        above the bar, interval's lower end below it. Read from the train fits' raw
+        scores: the calibration is one increasing function, so it changes no AUC."""
+        config = self.config
+        if not config.gate_cv_inconclusive or config.gate_cv_folds < 2 or not started.thick.size:
+            return np.zeros(0, dtype=np.intp)
+        thick = started.thick
+        scores = _linear_scores(started.x_valid, started.coef[:, thick], self.intercept[thick])
+        undecided = []
+        for c, j in enumerate(thick):
+            y = started.y_valid[:, j]
+            if y.all():  # (no negatives: no AUC; _gate says so)
+                continue
+            value, low, _ = auc_with_ci(y, scores[:, c], config.ci_level)
+            if low < config.auc_lower_bound < value:
+                undecided.append(j)
+        return np.asarray(undecided, dtype=np.intp)
 
     def _fit_neighbours(self, started: _Started, thin_valid: FloatArray) -> None:
         """Choose on validation how much the neighbour vote orders the recent-tag top-up.
@@ -582,12 +609,14 @@ class TagModel:
 
         A tag used once or twice in the validation window gets an interval too wide to
         clear the bar: it was switched off for want of evidence, not for want of skill
-        (most tags of the tweet sets and a third of cooking's were). Here every use of
-        it is held-out evidence: train + validation in ``gate_cv_folds`` contiguous
-        blocks, each scored by models fitted on the others. A fold whose other blocks
-        hold none (or only) of a tag's uses leaves its rows at -inf and stays out of the
-        mean. The fold fits keep ``gate_cv_min_negatives``: they only judge, and the
-        tags they let through are refitted on everything.
+        (most tags of the tweet sets and a third of cooking's were); so, with
+        ``gate_cv_inconclusive``, was one validation scored above the bar on too few
+        uses to be sure. Here every use of it is held-out evidence: train + validation
+        in ``gate_cv_folds`` contiguous blocks, each scored by models fitted on the
+        others. A fold whose other blocks hold none (or only) of a tag's uses leaves its
+        rows at -inf and stays out of the mean. The fold fits keep
+        ``gate_cv_min_negatives``: they only judge, and the tags they let through are
+        refitted on everything.
         """
         scores: FloatArray = np.full(y_all.shape, -np.inf)
         coef_sum = _no_columns(x_all.shape[1], y_all.shape[1])
