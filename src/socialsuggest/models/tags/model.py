@@ -463,9 +463,10 @@ class TagModel:
 
         A tag validation holds enough uses of was fitted on train (``_fit_first``) and is
         judged on validation, unless validation cannot decide it (``_inconclusive``: then
-        it is judged as a thin one); a thin one is judged out of fold (``_out_of_fold``)
-        and never fitted on train alone: no verdict would read that fit (a third of the training
-        time of the out-of-fold gate). Every enabled tag is then refitted on train +
+        it is judged out of fold like a thin one, its train fit read by that decision
+        only); a thin one is judged out of fold (``_out_of_fold``) and never fitted on
+        train alone: no verdict would read that fit (a third of the training time of the
+        out-of-fold gate). Every enabled tag is then refitted on train +
         validation; a switched-off thin tag keeps the mean of its fold models, which only
         ``predict_proba`` (AUC reports) reads. Serving the fold mean instead of refitting
         the enabled thin tags saved as much again but cost 0.002-0.004 NDCG@3 on the
