@@ -123,7 +123,7 @@ def tags_daily_retrain() -> None:
 
         settings = load_settings()
         lake = Lake.from_settings(settings)
-        report = preprocess_tags(get_spark(settings), lake, settings=settings)
+        report = preprocess_tags(lambda: get_spark(settings), lake, settings=settings)
         summary: dict[str, Any] = json.loads(json.dumps(report.summary(), default=str))
         return summary
 

@@ -32,4 +32,12 @@ fi
 echo "bootstrap: installing pinned dependencies (requirements.txt)"
 "$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet -r requirements.txt
 "$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --no-deps -e .
+# Bytecode, compiled once here: uv installs without it, and where PYTHONDONTWRITEBYTECODE
+# is set (as on the CI machines) every process would otherwise compile mlflow, airflow,
+# sklearn... from source each time it starts. Measured on the 2-core CI machine
+# (2026-12-06): `import mlflow.server` 8.0 s -> 3.2 s; an MLflow server healthy after
+# 17.5 s -> 8.5 s of CPU. Every Airflow task, gate server and pool worker starts so.
+echo "bootstrap: compiling bytecode"
+"$VENV/bin/python" -m compileall -q -j 0 "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" src >/dev/null 2>&1 \
+  || echo "bootstrap: some files did not compile (they are imported from source)"
 echo "bootstrap: ready in $(( $(date +%s) - start ))s ($VENV)"

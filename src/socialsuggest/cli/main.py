@@ -606,7 +606,7 @@ def preprocess(
     settings = load_settings()
     lake = Lake.from_settings(settings)
     report = preprocess_tags(
-        get_spark(settings), lake, settings=settings, full=full, progress=console.print
+        lambda: get_spark(settings), lake, settings=settings, full=full, progress=console.print
     )
     out.print_json(json.dumps(report.summary(), default=str))
 

@@ -292,16 +292,15 @@ def run_tags_cycle(
     say = say or (lambda message: log.info("%s", message))
     started = time.perf_counter()
     lake = Lake.from_settings(settings)
-    say("preprocess: starting Spark")
-    spark = get_spark(settings)
-    pre = preprocess_tags(spark, lake, settings=settings)
+    say("preprocess: reading the lake's state (Spark starts only if a partition changed)")
+    pre = preprocess_tags(lambda: get_spark(settings), lake, settings=settings)
     say(
         f"preprocess: {pre.partitions_processed} partitions processed, "
         f"{pre.partitions_skipped} unchanged, {pre.rows_written} rows in {pre.seconds:.1f}s"
     )
     outcomes = train_and_publish(
         settings, registry, orgs or processed_orgs(lake), engine=engine, dry_run=dry_run,
-        config=config, gate_config=gate_config, actor=actor, say=say, spark=spark, retrain=retrain,
+        config=config, gate_config=gate_config, actor=actor, say=say, retrain=retrain,
     )  # fmt: skip
     return TagsCycleReport(pre.summary(), outcomes, engine, round(time.perf_counter() - started, 1))
 

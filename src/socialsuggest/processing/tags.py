@@ -318,7 +318,7 @@ class _Steps:
 
 
 def preprocess_tags(
-    spark: SparkSession,
+    spark: SparkSession | Callable[[], SparkSession],
     lake: Lake,
     *,
     settings: Settings | None = None,
@@ -330,6 +330,10 @@ def preprocess_tags(
     ``full`` ignores the state and recomputes every partition (after a change of the
     cleaning code, for instance: the state does not know code versions), and reads
     every tag-event file again instead of the cached rows.
+
+    ``spark`` may be a factory, as for :func:`~socialsuggest.processing.posts.preprocess_posts`:
+    it is called only when a partition needs processing, so a daily run on a lake with
+    nothing new (a re-run, a rerun of a failed DAG run after its fix) starts no JVM.
     """
     started = time.perf_counter()
     settings = settings or load_settings(lake_root=lake.root)
@@ -360,7 +364,11 @@ def preprocess_tags(
         step("nothing to do")
         return report
 
-    written = _run_spark(spark, lake, settings, todo, lifecycle) if todo else {}
+    if todo:
+        session = spark() if callable(spark) else spark
+        written = _run_spark(session, lake, settings, todo, lifecycle)
+    else:
+        written = {}
     if written:
         # listed again: a retried Spark task may have left a file next to its retry's
         outputs = processed_outputs(lake, FAMILY)
