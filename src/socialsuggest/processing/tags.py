@@ -332,8 +332,8 @@ def preprocess_tags(
     every tag-event file again instead of the cached rows.
 
     ``spark`` may be a factory, as for :func:`~socialsuggest.processing.posts.preprocess_posts`:
-    it is called only when a partition needs processing, so a daily run on a lake with
-    nothing new (a re-run, a rerun of a failed DAG run after its fix) starts no JVM.
+    it is called only when a partition needs processing, so a run with nothing new (a
+    DAG run cleared and run again, a second ``preprocess`` the same day) starts no JVM.
     """
     started = time.perf_counter()
     settings = settings or load_settings(lake_root=lake.root)
