@@ -37,6 +37,7 @@ from socialsuggest.processing.incremental import (
     remove_gone,
     replace_outputs,
 )
+from socialsuggest.processing.spark import session_of
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -133,7 +134,7 @@ def preprocess_posts(
     say(f"{len(raw)} raw partitions, {len(todo)} to process, {len(gone)} to remove")
     written: dict[PartitionId, tuple[str, int]] = {}
     if todo:
-        session = spark() if callable(spark) else spark
+        session = session_of(spark)
         paths = [lake_path(lake, key) for files in todo.values() for key in sorted(files)]
         frame = (
             session.read.schema(_RAW_COLUMNS)

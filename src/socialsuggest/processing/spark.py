@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,12 @@ def s3a_conf(endpoint: str = "") -> dict[str, str]:
             "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
         }
     return conf
+
+
+def session_of(spark: SparkSession | Callable[[], SparkSession]) -> SparkSession:
+    """The session itself, or the one a factory makes: preprocessing takes a factory so
+    that a run with nothing to process never starts a JVM."""
+    return spark() if callable(spark) else spark
 
 
 def get_spark(settings: Settings | None = None, *, driver_memory: str = "1g") -> SparkSession:

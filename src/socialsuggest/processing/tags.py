@@ -60,6 +60,7 @@ from socialsuggest.processing.incremental import (
     replace_outputs,
 )
 from socialsuggest.processing.lifecycle import TagLifecycle, read_all_tag_events
+from socialsuggest.processing.spark import session_of
 from socialsuggest.processing.text import clean_series
 
 if TYPE_CHECKING:
@@ -364,11 +365,7 @@ def preprocess_tags(
         step("nothing to do")
         return report
 
-    if todo:
-        session = spark() if callable(spark) else spark
-        written = _run_spark(session, lake, settings, todo, lifecycle)
-    else:
-        written = {}
+    written = _run_spark(session_of(spark), lake, settings, todo, lifecycle) if todo else {}
     if written:
         # listed again: a retried Spark task may have left a file next to its retry's
         outputs = processed_outputs(lake, FAMILY)
