@@ -332,28 +332,58 @@ def test_a_worse_candidate_is_registered_rejected_and_never_production(
 def test_spark_fan_out_trains_the_same_orgs(
     spark: Any, cycle: CycleSummary, settings: Settings, registry: Registry
 ) -> None:
+    """The same orgs, learners and metrics as the pool; like the pool, the driver holds
+    one org's model at a time (the executors stage each org's result as its own file,
+    read back one by one), and the staged results, which hold messages, are gone after
+    the run. A staging folder left more than a day ago by a killed driver is swept; one
+    of a run still going (younger) is not."""
+    import gc
+    import weakref
+
+    from socialsuggest.training.fanout import STAGING_PREFIX
+    from socialsuggest.training.job import OrgResult
+
     assert cycle.tags is not None
     lake = Lake.from_settings(settings)
+    staging = Path(lake.storage.uri(STAGING_PREFIX))
+    for run, age_days in (("killed-run", 2.0), ("running-run", 0.5)):
+        (staging / run).mkdir(parents=True, exist_ok=True)
+        (staging / run / "part-0.parquet").write_bytes(b"staged")
+        then = time.time() - age_days * 86400
+        os.utime(staging / run, (then, then))
     orgs = [o.org for o in cycle.tags.orgs]
     # the first org fits the learner its production chose, without comparing again
     production = registry.version_by_alias(f"tags.{orgs[0]}", PRODUCTION)
     assert production is not None
     kept = (production.tags[LEARNER_TAG], production.tags[LEARNER_CHOSEN_TAG])
+    handed: list[weakref.ref[Any]] = []
+    alive_at_callback: list[int] = []
+    models: dict[str, tuple[str, int, str | None]] = {}
+
+    def publish_and_forget(result: OrgResult) -> None:
+        assert result.ok and result.model is not None and result.test is not None, result.error
+        gc.collect()
+        alive_at_callback.append(sum(ref() is not None for ref in handed))
+        handed.append(weakref.ref(result.model))
+        model = result.model
+        models[result.org] = (model.learner, len(model.learner_scores), result.learner_chosen_at)
+
     results = train_orgs_spark(
-        spark, lake, orgs, TagModelConfig(), as_of=datetime.now(UTC), learners={orgs[0]: kept}
-    )
+        spark, lake, orgs, TagModelConfig(), as_of=datetime.now(UTC), learners={orgs[0]: kept},
+        progress=publish_and_forget,
+    )  # fmt: skip
     assert [r.org for r in results] == orgs
-    assert all(r.ok for r in results), [r.error for r in results]
-    first = results[0]
-    assert first.model is not None and first.model.learner == kept[0]
-    assert first.model.learner_scores == () and first.learner_chosen_at == kept[1]
-    assert all(r.model is not None and len(r.model.learner_scores) == 2 for r in results[1:])
+    assert all(r.ok and r.model is None and r.test is None for r in results)
+    assert alive_at_callback == [0] * len(orgs)
+    assert models[orgs[0]] == (kept[0], 0, kept[1])
+    assert all(models[o][1] == 2 for o in orgs[1:])
     local = {o.org: o.metrics for o in cycle.tags.orgs}
     for result in results:  # same data, seeded solver: the same model, the same metrics
         assert result.metrics["hybrid"]["ndcg@3"] == pytest.approx(
             local[result.org]["ndcg@3"],
             abs=5e-5,  # the summary rounds to 4 decimals
         )
+    assert sorted(os.listdir(staging)) == ["running-run"]
 
 
 def test_one_failing_org_does_not_fail_the_others(settings: Settings, cycle: CycleSummary) -> None:

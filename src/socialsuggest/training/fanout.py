@@ -13,10 +13,11 @@ import logging
 import multiprocessing
 import pickle
 import sys
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
@@ -133,6 +134,13 @@ def train_orgs_local(
     return sorted(results, key=lambda r: r.org)
 
 
+#: Where the Spark fan-out's executors leave each org's result for the driver, in the
+#: lake (the one storage every executor of a cluster reaches); a run's folder is deleted
+#: when the run ends, and one left by a killed driver by the next run a day later.
+STAGING_PREFIX = "_staging/fanout"
+STAGING_KEPT = timedelta(days=1)
+
+
 def train_orgs_spark(
     spark: Any,
     lake: Lake,
@@ -146,8 +154,11 @@ def train_orgs_spark(
     """``groupBy(org_id).applyInPandas``: one pandas group per org, trained on an executor
     (``learners`` and ``progress`` as in ``train_orgs_local``).
 
-    ``collect`` brings every org's pickled result to the driver at once, but each is
-    unpickled only when its turn comes, and with ``progress`` released after it.
+    The executors write each org's pickled result as its own file in the lake, and the
+    driver reads them back one at a time, so the driver holds one org's result however
+    many orgs the job has. ``collect()`` fetched each task's results (a quarter of the
+    orgs, with their models and test slices) as one block into the driver JVM's heap,
+    which ran out at 1M messages over 100 orgs (2026-12-06).
     """
     kept = dict(learners or {})  # a plain dict: shipped to the executors with the closure
     wanted = set(orgs)
@@ -162,15 +173,50 @@ def train_orgs_spark(
         result = train_org(org, examples, lifecycle, config, as_of=as_of, learner=kept.get(org))
         return pd.DataFrame({"org": [org], "payload": [pickle.dumps(result)]})
 
+    now = datetime.now(UTC)
+    staging = HadoopFolder(spark, lake_path(lake, STAGING_PREFIX))
+    staging.delete_older(now - STAGING_KEPT)
+    run = f"{STAGING_PREFIX}/{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     frame = spark.read.parquet(*(lake_path(lake, f.key) for f in files))
-    collected: list[Any] = (
-        frame.groupBy("org_id").applyInPandas(train_group, "org string, payload binary").collect()
-    )
-    results = []
-    for i, row in enumerate(collected):
-        results.append(_handed(pickle.loads(row["payload"]), progress))
-        collected[i] = None  # the pickle too, once its result is handed on
+    trained = frame.groupBy("org_id").applyInPandas(train_group, "org string, payload binary")
+    try:
+        # one org per file: a file is the unit the driver reads, so it is one org's size
+        trained.write.option("maxRecordsPerFile", 1).parquet(lake_path(lake, run))
+        results = []
+        for info in lake.storage.iter_objects(run):
+            if info.key.endswith(".parquet"):
+                for payload in lake.read_file(info.key).column("payload").to_pylist():
+                    results.append(_handed(pickle.loads(payload), progress))
+    finally:  # the staged results hold messages (test slices): never left behind
+        staging.delete(lake_path(lake, run))
     return sorted(results, key=lambda r: r.org)
+
+
+class HadoopFolder:
+    """A folder through the Spark session's Hadoop file system (``file:`` or ``s3a:``),
+    for what Spark wrote there: its own ``_SUCCESS`` and checksum files included, which
+    the lake's listing does not show."""
+
+    def __init__(self, spark: Any, path: str) -> None:
+        jvm = spark.sparkContext._jvm
+        self._path = jvm.org.apache.hadoop.fs.Path(path)
+        self._jvm = jvm
+        self._fs = self._path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+    def delete(self, path: str) -> None:
+        self._fs.delete(self._jvm.org.apache.hadoop.fs.Path(path), True)
+
+    def delete_older(self, cutoff: datetime) -> list[str]:
+        """Delete the subfolders last modified before ``cutoff``: runs whose driver died
+        before its ``finally`` (killed, out of memory). Returns their names."""
+        if not self._fs.exists(self._path):
+            return []
+        limit = cutoff.timestamp() * 1000
+        stale = [s for s in self._fs.listStatus(self._path) if s.getModificationTime() < limit]
+        for status in stale:
+            self._fs.delete(status.getPath(), True)
+            log.warning("fan-out: deleted %s, left by a run that did not finish", status.getPath())
+        return [str(s.getPath().getName()) for s in stale]
 
 
 def _handed(result: OrgResult, progress: Callable[[OrgResult], None] | None) -> OrgResult:
