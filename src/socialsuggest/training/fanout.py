@@ -178,7 +178,11 @@ def train_orgs_spark(
     staging.delete_older(now - STAGING_KEPT)
     run = f"{STAGING_PREFIX}/{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     frame = spark.read.parquet(*(lake_path(lake, f.key) for f in files))
-    trained = frame.groupBy("org_id").applyInPandas(train_group, "org string, payload binary")
+    # one shuffle partition per org (hashing puts some together): the scheduler hands
+    # out orgs as cores free up, as the pool does; the session's few shuffle partitions
+    # made a few tasks of ~25 orgs each, and the last one ran alone for minutes
+    by_org = frame.repartition(len({f.org for f in files}), "org_id")
+    trained = by_org.groupBy("org_id").applyInPandas(train_group, "org string, payload binary")
     try:
         # one org per file: a file is the unit the driver reads, so it is one org's size
         trained.write.option("maxRecordsPerFile", 1).parquet(lake_path(lake, run))
