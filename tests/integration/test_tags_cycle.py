@@ -336,21 +336,23 @@ def test_spark_fan_out_trains_the_same_orgs(
     one org's model at a time (the executors stage each org's result as its own file,
     read back one by one), and the staged results, which hold messages, are gone after
     the run. A staging folder left more than a day ago by a killed driver is swept; one
-    of a run still going (younger) is not."""
+    of a run still going (younger) is not, nor a folder whose name is not a run's."""
     import gc
     import weakref
 
-    from socialsuggest.training.fanout import STAGING_PREFIX
+    from socialsuggest.training.fanout import STAGING_PREFIX, run_folder
     from socialsuggest.training.job import OrgResult
 
     assert cycle.tags is not None
     lake = Lake.from_settings(settings)
     staging = Path(lake.storage.uri(STAGING_PREFIX))
-    for run, age_days in (("killed-run", 2.0), ("running-run", 0.5)):
+    now = datetime.now(UTC)
+    killed, running = (run_folder(now - timedelta(days=d)) for d in (2.0, 0.5))
+    for run in (killed, running, "not-a-run"):
         (staging / run).mkdir(parents=True, exist_ok=True)
         (staging / run / "part-0.parquet").write_bytes(b"staged")
-        then = time.time() - age_days * 86400
-        os.utime(staging / run, (then, then))
+        # the start is read from the name, not the file system (s3a says 1970 for all)
+        os.utime(staging / run, (0, 0))
     orgs = [o.org for o in cycle.tags.orgs]
     # the first org fits the learner its production chose, without comparing again
     production = registry.version_by_alias(f"tags.{orgs[0]}", PRODUCTION)
@@ -383,7 +385,7 @@ def test_spark_fan_out_trains_the_same_orgs(
             local[result.org]["ndcg@3"],
             abs=5e-5,  # the summary rounds to 4 decimals
         )
-    assert sorted(os.listdir(staging)) == ["running-run"]
+    assert sorted(os.listdir(staging)) == sorted([running, "not-a-run"])
 
 
 def test_one_failing_org_does_not_fail_the_others(settings: Settings, cycle: CycleSummary) -> None:

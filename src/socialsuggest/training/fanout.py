@@ -176,7 +176,7 @@ def train_orgs_spark(
     now = datetime.now(UTC)
     staging = HadoopFolder(spark, lake_path(lake, STAGING_PREFIX))
     staging.delete_older(now - STAGING_KEPT)
-    run = f"{STAGING_PREFIX}/{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    run = f"{STAGING_PREFIX}/{run_folder(now)}"
     frame = spark.read.parquet(*(lake_path(lake, f.key) for f in files))
     # one shuffle partition per org (hashing puts some together): the scheduler hands
     # out orgs as cores free up, as the pool does; the session's few shuffle partitions
@@ -211,16 +211,37 @@ class HadoopFolder:
         self._fs.delete(self._jvm.org.apache.hadoop.fs.Path(path), True)
 
     def delete_older(self, cutoff: datetime) -> list[str]:
-        """Delete the subfolders last modified before ``cutoff``: runs whose driver died
-        before its ``finally`` (killed, out of memory). Returns their names."""
+        """Delete the run folders started before ``cutoff``: runs whose driver died before
+        its ``finally`` (killed, out of memory). Returns their names.
+
+        A run's start is read from its folder's name (``run_folder``), not from the file
+        system: S3 has no folders, and s3a reports every prefix as modified at time 0,
+        which would make a run still going look days old. A folder whose name holds no
+        start is not ours to judge, and is left."""
         if not self._fs.exists(self._path):
             return []
-        limit = cutoff.timestamp() * 1000
-        stale = [s for s in self._fs.listStatus(self._path) if s.getModificationTime() < limit]
-        for status in stale:
-            self._fs.delete(status.getPath(), True)
-            log.warning("fan-out: deleted %s, left by a run that did not finish", status.getPath())
-        return [str(s.getPath().getName()) for s in stale]
+        stale = []
+        for status in self._fs.listStatus(self._path):
+            name = str(status.getPath().getName())
+            started = run_started(name)
+            if started is not None and started < cutoff:
+                self._fs.delete(status.getPath(), True)
+                log.warning("fan-out: deleted %s, left by a run that did not finish", name)
+                stale.append(name)
+        return stale
+
+
+def run_folder(now: datetime) -> str:
+    """A fan-out run's staging folder name: its start (UTC) and a random suffix."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def run_started(name: str) -> datetime | None:
+    """The start written into a ``run_folder`` name, or None for any other name."""
+    try:
+        return datetime.strptime(name.split("-", 1)[0], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _handed(result: OrgResult, progress: Callable[[OrgResult], None] | None) -> OrgResult:
