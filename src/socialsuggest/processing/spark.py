@@ -68,6 +68,29 @@ def session_of(spark: SparkSession | Callable[[], SparkSession]) -> SparkSession
     return spark() if callable(spark) else spark
 
 
+class HadoopFolder:
+    """A folder through a Spark session's Hadoop file system (``file:`` or ``s3a:``), for
+    what Spark wrote there: its own ``_SUCCESS`` and checksum files included, which the
+    lake's listing does not show."""
+
+    def __init__(self, spark: SparkSession, path: str) -> None:
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None, "a classic (not Spark Connect) session has a JVM gateway"
+        self._hadoop = jvm.org.apache.hadoop.fs
+        self._path = self._hadoop.Path(path)
+        self._fs = self._path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+    def subfolders(self) -> list[str]:
+        """The names directly under the folder (none if it does not exist)."""
+        if not self._fs.exists(self._path):
+            return []
+        return [str(s.getPath().getName()) for s in self._fs.listStatus(self._path)]
+
+    def delete(self, name: str) -> None:
+        """Delete ``name`` under the folder, and everything in it."""
+        self._fs.delete(self._hadoop.Path(self._path, name), True)
+
+
 def get_spark(settings: Settings | None = None, *, driver_memory: str = "1g") -> SparkSession:
     """The process-wide session; created on first call, reused afterwards."""
     from pyspark.sql import SparkSession

@@ -26,6 +26,7 @@ from socialsuggest.config import Settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
 from socialsuggest.processing.incremental import lake_path
+from socialsuggest.processing.spark import HadoopFolder
 from socialsuggest.processing.splits import load_examples, load_tag_lifecycle
 from socialsuggest.processing.tags import FAMILY
 from socialsuggest.training.job import OrgResult, train_org
@@ -175,8 +176,9 @@ def train_orgs_spark(
 
     now = datetime.now(UTC)
     staging = HadoopFolder(spark, lake_path(lake, STAGING_PREFIX))
-    staging.delete_older(now - STAGING_KEPT)
-    run = f"{STAGING_PREFIX}/{run_folder(now)}"
+    delete_killed_runs(staging, now - STAGING_KEPT)
+    name = run_folder(now)
+    run = f"{STAGING_PREFIX}/{name}"
     frame = spark.read.parquet(*(lake_path(lake, f.key) for f in files))
     # one shuffle partition per org (hashing puts some together): the scheduler hands
     # out orgs as cores free up, as the pool does; the session's few shuffle partitions
@@ -192,43 +194,26 @@ def train_orgs_spark(
                 for payload in lake.read_file(info.key).column("payload").to_pylist():
                     results.append(_handed(pickle.loads(payload), progress))
     finally:  # the staged results hold messages (test slices): never left behind
-        staging.delete(lake_path(lake, run))
+        staging.delete(name)
     return sorted(results, key=lambda r: r.org)
 
 
-class HadoopFolder:
-    """A folder through the Spark session's Hadoop file system (``file:`` or ``s3a:``),
-    for what Spark wrote there: its own ``_SUCCESS`` and checksum files included, which
-    the lake's listing does not show."""
+def delete_killed_runs(staging: HadoopFolder, cutoff: datetime) -> list[str]:
+    """Delete the run folders started before ``cutoff``: runs whose driver died before
+    its ``finally`` (killed, out of memory). Returns their names.
 
-    def __init__(self, spark: Any, path: str) -> None:
-        jvm = spark.sparkContext._jvm
-        self._path = jvm.org.apache.hadoop.fs.Path(path)
-        self._jvm = jvm
-        self._fs = self._path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-
-    def delete(self, path: str) -> None:
-        self._fs.delete(self._jvm.org.apache.hadoop.fs.Path(path), True)
-
-    def delete_older(self, cutoff: datetime) -> list[str]:
-        """Delete the run folders started before ``cutoff``: runs whose driver died before
-        its ``finally`` (killed, out of memory). Returns their names.
-
-        A run's start is read from its folder's name (``run_folder``), not from the file
-        system: S3 has no folders, and s3a reports every prefix as modified at time 0,
-        which would make a run still going look days old. A folder whose name holds no
-        start is not ours to judge, and is left."""
-        if not self._fs.exists(self._path):
-            return []
-        stale = []
-        for status in self._fs.listStatus(self._path):
-            name = str(status.getPath().getName())
-            started = run_started(name)
-            if started is not None and started < cutoff:
-                self._fs.delete(status.getPath(), True)
-                log.warning("fan-out: deleted %s, left by a run that did not finish", name)
-                stale.append(name)
-        return stale
+    A run's start is read from its folder's name (``run_folder``), not from the file
+    system: S3 has no folders, and s3a reports every prefix as modified at time 0, which
+    would make a run still going look days old. A folder whose name holds no start is
+    not ours to judge, and is left."""
+    stale = []
+    for name in staging.subfolders():
+        started = run_started(name)
+        if started is not None and started < cutoff:
+            staging.delete(name)
+            log.warning("fan-out: deleted %s, left by a run that did not finish", name)
+            stale.append(name)
+    return stale
 
 
 def run_folder(now: datetime) -> str:
