@@ -7,11 +7,13 @@ and follow a second promotion and a rollback.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
 import time
 import types
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -48,7 +50,7 @@ from socialsuggest.registry import (
 )
 from socialsuggest.serving.app import create_app
 from socialsuggest.training.fanout import train_orgs_spark
-from socialsuggest.training.job import train_org
+from socialsuggest.training.job import OrgResult, train_org
 from socialsuggest.training.metrics import evaluate_model
 from socialsuggest.training.policy import (
     LEARNER_CHOSEN_TAG,
@@ -329,6 +331,22 @@ def test_a_worse_candidate_is_registered_rejected_and_never_production(
         registry.promote(name, rejected.version, actor="test", reason="force it")
 
 
+class ModelsAlive:
+    """A fan-out's publishing callback that forgets each model it is handed, and counts
+    how many models handed before are still alive when the next one arrives (0 when the
+    fan-out keeps only one org's model at a time)."""
+
+    def __init__(self) -> None:
+        self.handed: list[weakref.ref[Any]] = []
+        self.alive_at_callback: list[int] = []
+
+    def __call__(self, result: OrgResult) -> None:
+        assert result.ok and result.model is not None and result.test is not None, result.error
+        gc.collect()
+        self.alive_at_callback.append(sum(ref() is not None for ref in self.handed))
+        self.handed.append(weakref.ref(result.model))
+
+
 def test_spark_fan_out_trains_the_same_orgs(
     spark: Any, cycle: CycleSummary, settings: Settings, registry: Registry
 ) -> None:
@@ -337,11 +355,7 @@ def test_spark_fan_out_trains_the_same_orgs(
     read back one by one), and the staged results, which hold messages, are gone after
     the run. A staging folder left more than a day ago by a killed driver is swept; one
     of a run still going (younger) is not, nor a folder whose name is not a run's."""
-    import gc
-    import weakref
-
     from socialsuggest.training.fanout import STAGING_PREFIX, run_folder
-    from socialsuggest.training.job import OrgResult
 
     assert cycle.tags is not None
     lake = Lake.from_settings(settings)
@@ -358,16 +372,13 @@ def test_spark_fan_out_trains_the_same_orgs(
     production = registry.version_by_alias(f"tags.{orgs[0]}", PRODUCTION)
     assert production is not None
     kept = (production.tags[LEARNER_TAG], production.tags[LEARNER_CHOSEN_TAG])
-    handed: list[weakref.ref[Any]] = []
-    alive_at_callback: list[int] = []
     models: dict[str, tuple[str, int, str | None]] = {}
+    forget = ModelsAlive()
 
     def publish_and_forget(result: OrgResult) -> None:
-        assert result.ok and result.model is not None and result.test is not None, result.error
-        gc.collect()
-        alive_at_callback.append(sum(ref() is not None for ref in handed))
-        handed.append(weakref.ref(result.model))
+        forget(result)
         model = result.model
+        assert model is not None
         models[result.org] = (model.learner, len(model.learner_scores), result.learner_chosen_at)
 
     results = train_orgs_spark(
@@ -376,7 +387,7 @@ def test_spark_fan_out_trains_the_same_orgs(
     )  # fmt: skip
     assert [r.org for r in results] == orgs
     assert all(r.ok and r.model is None and r.test is None for r in results)
-    assert alive_at_callback == [0] * len(orgs)
+    assert forget.alive_at_callback == [0] * len(orgs)
     assert models[orgs[0]] == (kept[0], 0, kept[1])
     assert all(models[o][1] == 2 for o in orgs[1:])
     local = {o.org: o.metrics for o in cycle.tags.orgs}
@@ -409,28 +420,15 @@ def test_the_pool_holds_one_org_model_at_a_time_once_a_callback_takes_them(
     until the last org finished was the driver's 9.6 GB peak). When an org's callback
     runs, no earlier org's model is alive, and what the pool returns is the results
     without models or test slices."""
-    import gc
-    import weakref
-
     from socialsuggest.training.fanout import train_orgs_local
-    from socialsuggest.training.job import OrgResult
 
     assert cycle.tags is not None
     orgs = [o.org for o in cycle.tags.orgs] * 2  # 6 fits for 2 workers
-    handed: list[weakref.ref[Any]] = []
-    alive_at_callback: list[int] = []
-
-    def publish_and_forget(result: OrgResult) -> None:
-        assert result.ok and result.model is not None and result.test is not None
-        gc.collect()
-        alive_at_callback.append(sum(ref() is not None for ref in handed))
-        handed.append(weakref.ref(result.model))
-
+    forget = ModelsAlive()
     results = train_orgs_local(
-        settings, orgs, TagModelConfig(), as_of=datetime.now(UTC), workers=2,
-        progress=publish_and_forget,
-    )  # fmt: skip
-    assert alive_at_callback == [0] * len(orgs)
+        settings, orgs, TagModelConfig(), as_of=datetime.now(UTC), workers=2, progress=forget
+    )
+    assert forget.alive_at_callback == [0] * len(orgs)
     assert [r.org for r in results] == sorted(orgs)
     assert all(r.ok and r.model is None and r.test is None for r in results)
     by_org = {o.org: o.metrics for o in cycle.tags.orgs}
@@ -448,7 +446,6 @@ def test_a_failure_after_an_org_cancels_the_queued_fits_and_says_so(
     (the registry went away), the orgs still queued are cancelled rather than trained
     for nothing before the error surfaces, and the error says how many."""
     from socialsuggest.training.fanout import train_orgs_local
-    from socialsuggest.training.job import OrgResult
 
     assert cycle.tags is not None
     orgs = [o.org for o in cycle.tags.orgs] * 4  # 12 fits for 2 workers
