@@ -5,6 +5,7 @@ Usage: python benchmarks/scale_cycle.py --grid 100000x100 1000000x100 1000000x10
        ... --compare-engines   also train every org with Spark applyInPandas and the pool
        ... --keep DIR          keep each grid point's generated sample in DIR/<point>/
        ... --skip-increment-all  measure full and increment only
+       ... --engines-only      only the engine comparison, into the point's existing row
 
 For each grid point, on a fresh lake and a fresh MLflow server (real ones):
 
@@ -16,6 +17,9 @@ For each grid point, on a fresh lake and a fresh MLflow server (real ones):
   scheduled retrain the next morning does;
 * with ``--compare-engines``: training only (no publishing), every org, once in the
   local pool and once with Spark ``groupBy(org).applyInPandas`` (``local[2]``).
+  ``--engines-only`` measures just that, on a lake holding the first 29 days (ingested
+  and preprocessed, untimed), and keeps the full and increment already in the JSON: the
+  engine cell of a large point costs the two trainings, not a whole cycle again.
 
 The report gives each step's seconds, per-org training throughput (examples/s of one
 worker), peak memory (driver; largest pool worker), the ratio increment / full, and
@@ -59,7 +63,7 @@ from socialsuggest.models.tags import TagModelConfig
 from socialsuggest.pipeline.tags_cycle import train_and_publish
 from socialsuggest.processing.spark import get_spark, stop_spark
 from socialsuggest.processing.tags import FAMILY, preprocess_tags
-from socialsuggest.registry import Registry
+from socialsuggest.registry import Registry, code_version
 from socialsuggest.registry.server import free_port, start_server
 from socialsuggest.sampledata import generate
 from socialsuggest.training.fanout import processed_orgs, train_orgs_local, train_orgs_spark
@@ -136,6 +140,9 @@ class Point:
     #: day 30's tag events came with the increment (``sample_files``, since 03d6e52);
     #: False: every tag event was ingested in the full cycle
     day_events_in_increment: bool = False
+    #: when the engine cells were measured apart from the cycle (``--engines-only``):
+    #: "date, commit, command"; "" = in the run that measured the cycle
+    engines_measured: str = ""
 
     @property
     def label(self) -> str:
@@ -279,10 +286,8 @@ def _split_events(events: list[Path], last: str, out: Path) -> tuple[Path, Path]
     return before, on_last
 
 
-def measure(point: Point, work: Path, args: argparse.Namespace) -> None:
-    sample, home = work / "sample", work / "home"
-    shutil.rmtree(home, ignore_errors=True)
-    settings = settings_for(home)
+def ensure_sample(point: Point, sample: Path, settings: Settings) -> None:
+    """Generate the point's sample unless a kept one is there (``--keep``)."""
     if not (sample / "manifest.json").is_file():
         shutil.rmtree(sample, ignore_errors=True)
         started = time.perf_counter()
@@ -297,6 +302,45 @@ def measure(point: Point, work: Path, args: argparse.Namespace) -> None:
         )
         point.generate_s = time.perf_counter() - started
         say(f"generated {point.label} in {point.generate_s:.0f}s")
+
+
+def measure_engines(point: Point, work: Path) -> None:
+    """``--engines-only``: the engine comparison alone, on the first 29 days."""
+    sample, home = work / "sample", work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    settings = settings_for(home)
+    ensure_sample(point, sample, settings)
+    history, _ = sample_files(sample)
+    lake = Lake.from_settings(settings)
+    spark = get_spark(settings)
+    try:
+        say(f"{point.label}: ingest and preprocess 29 days (untimed)")
+        ingest_paths(lake, history, flush_rows=settings.ingest_flush_rows)
+        preprocess_tags(spark, lake, settings=settings)
+        say(f"{point.label}: engines")
+        point.engines = compare_engines(settings, spark, TagModelConfig())
+        say(f"{point.label}: engines {point.engines}")
+    finally:
+        stop_spark()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def engines_into(fresh: Point, work: Path, results: Path, command: str) -> Point:
+    """The point's row from the JSON (or ``fresh`` when it has none) with its engine
+    cells measured now and the run that measured them recorded beside them."""
+    known = {(p.messages, p.orgs): p for p in load_points(results)}
+    point = known.get((fresh.messages, fresh.orgs), fresh)
+    measure_engines(fresh, work)
+    point.engines = fresh.engines
+    point.engines_measured = f"{date.today().isoformat()}, {code_version()}, `{command}`"
+    return point
+
+
+def measure(point: Point, work: Path, args: argparse.Namespace) -> None:
+    sample, home = work / "sample", work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    settings = settings_for(home)
+    ensure_sample(point, sample, settings)
     history, newest = sample_files(sample)
     home.mkdir(parents=True)
     server = start_server(home, port=free_port())
@@ -523,6 +567,16 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
             f"| {_mib(p.worker_peak_mib)} | {_mib(p.spark_start_s)} | {_mib(pool or 0)} "
             f"| {_mib(spark or 0)} |"
         )
+    apart = [f"- {p.label}: {p.engines_measured}" for p in points if p.engines_measured]
+    if apart:
+        lines += [
+            "",
+            "Engine cells measured apart from their point's cycle (`--engines-only`: the",
+            "first 29 days ingested and preprocessed untimed, then both engines train",
+            "every org in one process):",
+            "",
+            *apart,
+        ]
     notes = [f"- {p.label}: {p.note}" for p in points if p.note]
     if notes:
         lines += ["", "## Notes on single grid points", "", *notes]
@@ -598,6 +652,11 @@ def main() -> None:
         help="leave out 'increment, all' (every org retrained again: as long as a full "
         "cycle's training and publishing, ~35 min at 1,000 orgs)",
     )
+    parser.add_argument(
+        "--engines-only",
+        action="store_true",
+        help="only compare the engines, keeping the point's cycle numbers from the JSON",
+    )
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
@@ -619,6 +678,10 @@ def main() -> None:
                       measured_on=date.today().isoformat(),
                       day_events_in_increment=True)  # fmt: skip
         work = (args.keep or Path(tempfile.mkdtemp(prefix="scale-"))) / item
+        if args.engines_only:
+            points.append(engines_into(point, work, results, command))
+            save_points(points, results)
+            continue
         try:
             measure(point, work, args)
         except KeyboardInterrupt:
@@ -641,6 +704,12 @@ def main() -> None:
         say(f"report: {out}")
         if interrupted:
             break
+    if args.engines_only:
+        everything = load_points(results)
+        write_report(everything, out, command)
+        plot(everything, out.with_suffix(".png"))
+        say(f"report: {out}")
+        return
     metrics = {}
     for p in points:
         key = f"m{p.messages}_o{p.orgs}"
