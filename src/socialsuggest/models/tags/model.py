@@ -161,6 +161,15 @@ def _unmodelled_stats(tag: str, n_train_pos: int, reason: Reason) -> TagStats:
     return TagStats(tag, n_train_pos, 0, 0, nan, nan, nan, nan, False, reason)
 
 
+def _auc_verdict(auc: float, low: float, bound: float) -> Literal["passed", "undecided", "failed"]:
+    """The gate's rule, for the verdict (``_gate``) and for finding the tags validation
+    cannot decide (``TagModel._inconclusive``): a tag passes when its AUC interval's
+    lower end clears ``bound``; it is undecided when only the AUC itself does."""
+    if low >= bound:
+        return "passed"
+    return "undecided" if auc > bound else "failed"
+
+
 def _gate(
     tag: str,
     n_train_pos: int,
@@ -179,7 +188,7 @@ def _gate(
     groups = score_groups(p)
     auc, low, high = auc_with_ci(y, p, config.ci_level, groups)
     threshold, _ = best_threshold(y, p, config.threshold_beta, groups)
-    enabled = low >= config.auc_lower_bound
+    enabled = _auc_verdict(auc, low, config.auc_lower_bound) == "passed"
     reason = "ok" if enabled else "auc_lower_bound_below_threshold"
     return TagStats(
         tag, n_train_pos, n_pos, n_neg, auc, low, high, threshold, enabled, reason, evidence
@@ -550,7 +559,7 @@ class TagModel:
             if y.all():  # (no negatives: no AUC; _gate says so)
                 continue
             value, low, _ = auc_with_ci(y, scores[:, c], config.ci_level)
-            if low < config.auc_lower_bound < value:
+            if _auc_verdict(value, low, config.auc_lower_bound) == "undecided":
                 undecided.append(j)
         return np.asarray(undecided, dtype=np.intp)
 
