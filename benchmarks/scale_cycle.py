@@ -330,9 +330,10 @@ def engines_into(fresh: Point, work: Path, results: Path, command: str) -> Point
     cells measured now and the run that measured them recorded beside them."""
     known = {(p.messages, p.orgs): p for p in load_points(results)}
     point = known.get((fresh.messages, fresh.orgs), fresh)
+    code = code_version()  # now: the tree may change while the engines train
     measure_engines(fresh, work)
     point.engines = fresh.engines
-    point.engines_measured = f"{date.today().isoformat()}, {code_version()}, `{command}`"
+    point.engines_measured = f"{date.today().isoformat()}, {code}, `{command}`"
     return point
 
 
