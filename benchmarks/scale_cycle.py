@@ -424,7 +424,8 @@ def plot(points: list[Point], out: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for orgs in sorted({p.orgs for p in points}):
-        mine = sorted((p for p in points if p.orgs == orgs), key=lambda p: p.messages)
+        cycled = (p for p in points if p.orgs == orgs and p.full.total_s)  # (not engines only)
+        mine = sorted(cycled, key=lambda p: p.messages)
         xs = [p.messages for p in mine]
         left.plot(xs, [p.full.total_s for p in mine], "o-", label=f"full, {orgs} orgs")
         left.plot(xs, [p.increment.total_s for p in mine], "s--", label=f"increment, {orgs} orgs")
@@ -525,6 +526,8 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
     ]
     for p in points:
         f, i = p.full, p.increment
+        if not f.total_s:  # engine cells only
+            continue
         ratio = i.total_s / f.total_s if f.total_s else 0
         ratio_all = p.increment_all.total_s / f.total_s if f.total_s else 0.0
         lines.append(
@@ -540,7 +543,8 @@ def write_report(points: list[Point], out: Path, command: str) -> None:
         "|---|---|---|---|---|",
     ]
     for orgs in sorted({p.orgs for p in points}):
-        mine = [p for p in points if p.orgs == orgs]
+        # (a point with engine cells only, ``--engines-only`` on a new point, has no cycle)
+        mine = [p for p in points if p.orgs == orgs and p.full.total_s]
         fits = [
             fit_power([(p.messages, getattr(p.full, attr) or 1e-3) for p in mine])
             for attr in ("total_s", "train_publish_s", "preprocess_s")
