@@ -645,6 +645,14 @@ def load_points(path: Path) -> list[Point]:
     return points
 
 
+def rewrite(results: Path, out: Path, command: str) -> None:
+    """The report and its plot from every grid point in the JSON."""
+    everything = load_points(results)
+    write_report(everything, out, command)
+    plot(everything, out.with_suffix(".png"))
+    say(f"report: {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--grid", nargs="+", default=["100000x100", "1000000x100"])
@@ -673,8 +681,7 @@ def main() -> None:
     results = out.with_suffix(".json")  # every grid point measured so far, merged
     command = "python benchmarks/scale_cycle.py " + " ".join(sys.argv[1:])
     if args.render:
-        write_report(load_points(results), out, command)
-        plot(load_points(results), out.with_suffix(".png"))
+        rewrite(results, out, command)
         return
     points, interrupted = [], False
     for item in grid:
@@ -683,12 +690,11 @@ def main() -> None:
                       measured_on=date.today().isoformat(),
                       day_events_in_increment=True)  # fmt: skip
         work = (args.keep or Path(tempfile.mkdtemp(prefix="scale-"))) / item
-        if args.engines_only:
-            points.append(engines_into(point, work, results, command))
-            save_points(points, results)
-            continue
         try:
-            measure(point, work, args)
+            if args.engines_only:
+                point = engines_into(point, work, results, command)
+            else:
+                measure(point, work, args)
         except KeyboardInterrupt:
             # a point takes hours at the large end: Ctrl-C keeps the steps it finished
             if not point.full.total_s:
@@ -703,17 +709,10 @@ def main() -> None:
         points.append(point)
         REPORTS.mkdir(exist_ok=True)
         save_points(points, results)
-        everything = load_points(results)
-        write_report(everything, out, command)
-        plot(everything, out.with_suffix(".png"))
-        say(f"report: {out}")
+        rewrite(results, out, command)
         if interrupted:
             break
-    if args.engines_only:
-        everything = load_points(results)
-        write_report(everything, out, command)
-        plot(everything, out.with_suffix(".png"))
-        say(f"report: {out}")
+    if args.engines_only:  # the cycle numbers were logged when they were measured
         return
     metrics = {}
     for p in points:
