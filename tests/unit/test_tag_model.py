@@ -233,8 +233,8 @@ def test_the_fold_fits_keep_fewer_negatives_than_the_served_fits(
     kept: list[int] = []
     real = linear.training_rows
 
-    def counting(x: Any, y: Any, config: TagModelConfig) -> Any:
-        rows, weights = real(x, y, config)
+    def counting(x: Any, y: Any, config: TagModelConfig, similarity: Any = None) -> Any:
+        rows, weights = real(x, y, config, similarity)
         kept.append(int((~y).sum() if rows is None else rows.size - y.sum()))
         return rows, weights
 
@@ -879,6 +879,31 @@ def test_negative_subsampling_keeps_positives_the_closest_negatives_and_the_nega
     assert similarity[hard].min() >= similarity[others].max()
     again, _ = training_rows(x, y, config)
     assert again is not None and np.array_equal(again, rows)  # seeded: any process, same fit
+
+
+def test_similarities_of_a_block_of_tags_are_each_tags_own_product(
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], model: TagModel
+) -> None:
+    """``fit_tags`` computes the hard-negative similarities of a block of tags in one
+    product; a fit must not change for it: every number equals that tag's own product
+    with its centroid, and tags that keep every negative get none computed."""
+    from socialsuggest.models.tags.linear import _similarities, training_rows
+
+    x, first = _cooking_matrix(cooking, model)
+    rare = np.zeros_like(first)
+    rare[np.flatnonzero(first)[:3]] = True
+    y = np.column_stack([first, rare, np.ones_like(first)])  # the last: no negatives
+    config = replace(CONFIG, negatives_per_positive=2.0, min_negatives=300)
+    block = _similarities(x, y, config)
+    assert block is not None and block.shape == y.shape
+    for j in (0, 1):
+        own = np.asarray(x @ np.asarray(x[y[:, j]].mean(axis=0)).ravel()).ravel()
+        np.testing.assert_array_equal(block[:, j], own)
+        assert np.array_equal(
+            training_rows(x, y[:, j], config, block[:, j])[0], training_rows(x, y[:, j], config)[0]
+        )
+    assert not block[:, 2].any()
+    assert _similarities(x, y, replace(config, negatives_per_positive=None)) is None
 
 
 @pytest.mark.parametrize(
