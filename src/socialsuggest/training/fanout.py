@@ -39,6 +39,23 @@ def processed_orgs(lake: Lake) -> list[str]:
     return sorted({f.org for f in lake.files("processed", FAMILY)})
 
 
+def largest_first(lake: Lake, orgs: Iterable[str]) -> list[str]:
+    """``orgs`` in the order a fan-out should start them: the most processed data first.
+
+    An org's fit grows faster than its data, so the largest orgs decide how long a
+    fan-out takes. Started last (name order put the 2nd, 4th and 5th largest of the
+    1M-message benchmark lake among the last 6 of 100), a large org runs on one core
+    while the others have nothing left to do; started first, the small ones fill in
+    around it (longest-processing-time-first scheduling). The bytes of an org's
+    processed files stand in for its fit's cost; one without files goes last, where it
+    fails fast. Ties keep name order, so the order is the same on every run.
+    """
+    size: dict[str, int] = {}
+    for f in lake.files("processed", FAMILY):
+        size[f.org] = size.get(f.org, 0) + f.size
+    return sorted(orgs, key=lambda org: (-size.get(org, 0), org))
+
+
 def _train_from_lake(
     settings: Settings,
     org: str,
@@ -108,6 +125,7 @@ def train_orgs_local(
             result = _train_from_lake(settings, org, config, as_of, learners.get(org))
             results.append(_handed(result, progress))
         return results
+    orgs = largest_first(Lake.from_settings(settings), orgs)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         with plain_main():  # workers are started on demand, at submit
@@ -170,7 +188,9 @@ def train_orgs_spark(
 
     def train_group(group: pd.DataFrame) -> pd.DataFrame:
         org = str(group["org_id"].iloc[0])
-        examples = group.assign(tags=[list(t) if t is not None else [] for t in group["tags"]])
+        examples = group.drop(columns=SLOT).assign(
+            tags=[list(t) if t is not None else [] for t in group["tags"]]
+        )
         result = train_org(org, examples, lifecycle, config, as_of=as_of, learner=kept.get(org))
         return pd.DataFrame({"org": [org], "payload": [pickle.dumps(result)]})
 
@@ -180,11 +200,10 @@ def train_orgs_spark(
     name = run_folder(now)
     run = f"{STAGING_PREFIX}/{name}"
     frame = spark.read.parquet(*(lake_path(lake, f.key) for f in files))
-    # one shuffle partition per org (hashing puts some together): the scheduler hands
-    # out orgs as cores free up, as the pool does; the session's few shuffle partitions
-    # made a few tasks of ~25 orgs each, and the last one ran alone for minutes
-    by_org = frame.repartition(len({f.org for f in files}), "org_id")
-    trained = by_org.groupBy("org_id").applyInPandas(train_group, "org string, payload binary")
+    by_org = _one_org_per_task(spark, frame, largest_first(lake, {f.org for f in files}))
+    trained = by_org.groupBy(SLOT, "org_id").applyInPandas(
+        train_group, "org string, payload binary"
+    )
     try:
         # one org per file: a file is the unit the driver reads, so it is one org's size
         trained.write.option("maxRecordsPerFile", 1).parquet(lake_path(lake, run))
@@ -198,22 +217,65 @@ def train_orgs_spark(
     return sorted(results, key=lambda r: r.org)
 
 
-def delete_killed_runs(staging: HadoopFolder, cutoff: datetime) -> list[str]:
+#: The column placing each org in its own task (``_one_org_per_task``).
+SLOT = "_slot"
+
+
+def _one_org_per_task(spark: Any, frame: Any, orgs: list[str]) -> Any:
+    """``frame`` in ``len(orgs)`` partitions, the i-th holding exactly ``orgs[i]``'s rows.
+
+    One task per org lets the scheduler hand out orgs as cores free up, as the pool
+    does (the session's few shuffle partitions made tasks of ~25 orgs each, and the
+    last ran alone for minutes); tasks start in partition order, so ``largest_first``
+    order starts the largest orgs first. Hashing the org id into that many partitions
+    left 37 of 100 empty and put up to 4 orgs in one (the largest org of the 1M-message
+    benchmark lake shared its task, the 38th). So each org gets a key that Spark's own
+    hash partitioning sends to its partition, and ``groupBy(SLOT, org_id)`` groups
+    within those partitions without another shuffle.
+    """
+    from pyspark.sql import functions as F
+
+    keys = _partition_keys(spark, len(orgs))
+    slots = spark.createDataFrame(
+        list(zip(orgs, keys, strict=True)), f"org_id string, {SLOT} bigint"
+    )
+    return frame.join(F.broadcast(slots), "org_id").repartition(len(orgs), SLOT)
+
+
+def _partition_keys(spark: Any, n: int) -> list[int]:
+    """For each partition 0..n-1, the smallest bigint that ``repartition(n, column)``
+    sends there, found by Spark itself (``pmod(hash(x), n)`` is its partitioner), so the
+    placement cannot drift from the partitioner's hash."""
+    from pyspark.sql import functions as F
+
+    found: dict[int, int] = {}
+    bound = 16 * n + 64
+    while len(found) < n:
+        rows = (
+            spark.range(bound)
+            .select(F.pmod(F.hash("id"), F.lit(n)).alias("p"), "id")
+            .groupBy("p")
+            .agg(F.min("id").alias("id"))
+            .collect()
+        )
+        found = {int(r["p"]): int(r["id"]) for r in rows}
+        bound *= 4
+    return [found[p] for p in range(n)]
+
+
+def delete_killed_runs(staging: HadoopFolder, cutoff: datetime) -> None:
     """Delete the run folders started before ``cutoff``: runs whose driver died before
-    its ``finally`` (killed, out of memory). Returns their names.
+    its ``finally`` (killed, out of memory).
 
     A run's start is read from its folder's name (``run_folder``), not from the file
     system: S3 has no folders, and s3a reports every prefix as modified at time 0, which
     would make a run still going look days old. A folder whose name holds no start is
     not ours to judge, and is left."""
-    stale = []
     for name in staging.subfolders():
         started = run_started(name)
         if started is not None and started < cutoff:
             staging.delete(name)
             log.warning("fan-out: deleted %s, left by a run that did not finish", name)
-            stale.append(name)
-    return stale
 
 
 def run_folder(now: datetime) -> str:
