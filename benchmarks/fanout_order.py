@@ -65,7 +65,7 @@ def processed_lake(point: Point, work: Path) -> Path:
     return home
 
 
-def _name_order(lake: Lake, orgs: Any) -> list[str]:
+def _name_order(files: Any, orgs: Any) -> list[str]:
     return list(orgs)
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from socialsuggest.config import Settings
-from socialsuggest.lake import Lake
+from socialsuggest.lake import Lake, PartitionFile
 from socialsuggest.models.tags import TagModelConfig
 from socialsuggest.processing.incremental import lake_path
 from socialsuggest.processing.spark import HadoopFolder
@@ -39,7 +39,7 @@ def processed_orgs(lake: Lake) -> list[str]:
     return sorted({f.org for f in lake.files("processed", FAMILY)})
 
 
-def largest_first(lake: Lake, orgs: Iterable[str]) -> list[str]:
+def largest_first(files: Iterable[PartitionFile], orgs: Iterable[str]) -> list[str]:
     """``orgs`` in the order a fan-out should start them: the most processed data first.
 
     An org's fit grows faster than its data, so the largest orgs decide how long a
@@ -47,11 +47,12 @@ def largest_first(lake: Lake, orgs: Iterable[str]) -> list[str]:
     1M-message benchmark lake among the last 6 of 100), a large org runs on one core
     while the others have nothing left to do; started first, the small ones fill in
     around it (longest-processing-time-first scheduling). The bytes of an org's
-    processed files stand in for its fit's cost; one without files goes last, where it
-    fails fast. Ties keep name order, so the order is the same on every run.
+    processed files (``files``: the processed zone's listing) stand in for its fit's
+    cost; one without files goes last, where it fails fast. Ties keep name order, so the
+    order is the same on every run.
     """
     size: dict[str, int] = {}
-    for f in lake.files("processed", FAMILY):
+    for f in files:
         size[f.org] = size.get(f.org, 0) + f.size
     return sorted(orgs, key=lambda org: (-size.get(org, 0), org))
 
@@ -125,7 +126,7 @@ def train_orgs_local(
             result = _train_from_lake(settings, org, config, as_of, learners.get(org))
             results.append(_handed(result, progress))
         return results
-    orgs = largest_first(Lake.from_settings(settings), orgs)
+    orgs = largest_first(Lake.from_settings(settings).files("processed", FAMILY), orgs)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         with plain_main():  # workers are started on demand, at submit
@@ -200,7 +201,7 @@ def train_orgs_spark(
     name = run_folder(now)
     run = f"{STAGING_PREFIX}/{name}"
     frame = spark.read.parquet(*(lake_path(lake, f.key) for f in files))
-    by_org = _one_org_per_task(spark, frame, largest_first(lake, {f.org for f in files}))
+    by_org = _one_org_per_task(spark, frame, largest_first(files, {f.org for f in files}))
     trained = by_org.groupBy(SLOT, "org_id").applyInPandas(
         train_group, "org string, payload binary"
     )
