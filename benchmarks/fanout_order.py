@@ -38,12 +38,14 @@ from typing import Any
 from common import machine, say, settings_for
 from scale_cycle import Point, ensure_sample, sample_files
 from socialsuggest.ingest import ingest_paths
-from socialsuggest.lake import Lake
+from socialsuggest.lake import Lake, PartitionFile
 from socialsuggest.models.tags import TagModelConfig
 from socialsuggest.processing.spark import get_spark, stop_spark
 from socialsuggest.processing.tags import FAMILY, preprocess_tags
 from socialsuggest.training import fanout
-from socialsuggest.training.fanout import SLOT, processed_orgs
+
+# bound here: ``run`` replaces the module's own for a before run; the replay reads this
+from socialsuggest.training.fanout import SLOT, largest_first, processed_orgs
 from socialsuggest.training.job import OrgResult
 
 REPORT = Path(__file__).parent / "reports" / "fanout_order.md"
@@ -128,7 +130,9 @@ def makespan(seconds: dict[str, float], order: list[str], cores: int) -> float:
     return max(free)
 
 
-def simulated(run: dict[str, Any], sizes: dict[str, int], hashed: dict[str, int]) -> list[str]:
+def simulated(
+    run: dict[str, Any], processed: list[PartitionFile], hashed: dict[str, int]
+) -> list[str]:
     """The measured orgs' fit seconds scheduled on more cores, in each way of starting
     them.
 
@@ -142,7 +146,7 @@ def simulated(run: dict[str, Any], sizes: dict[str, int], hashed: dict[str, int]
     """
     seconds = run["org_seconds"]
     by_name = sorted(seconds)
-    by_size = sorted(seconds, key=lambda org: (-sizes.get(org, 0), org))
+    by_size = largest_first(processed, seconds)
     tasks: dict[int, float] = {}
     for org in seconds:
         tasks[hashed[org]] = tasks.get(hashed[org], 0.0) + seconds[org]
@@ -182,7 +186,7 @@ def hashed_partitions(spark: Any, orgs: list[str]) -> dict[str, int]:
 def render(
     runs: list[dict[str, Any]],
     args: argparse.Namespace,
-    sizes: dict[str, int],
+    processed: list[PartitionFile],
     hashed: dict[str, int],
     commands: list[str],
 ) -> str:
@@ -224,15 +228,8 @@ def render(
         )
     timed = [r for r in runs if r.get("org_seconds")]
     if timed:
-        lines += simulated(timed[-1], sizes, hashed)
+        lines += simulated(timed[-1], processed, hashed)
     return "\n".join(lines) + "\n"
-
-
-def org_sizes(lake: Lake) -> dict[str, int]:
-    sizes: dict[str, int] = {}
-    for f in lake.files("processed", FAMILY):
-        sizes[f.org] = sizes.get(f.org, 0) + f.size
-    return sizes
 
 
 def main() -> None:
@@ -257,10 +254,10 @@ def main() -> None:
     record = json.loads(saved.read_text()) if reread and saved.is_file() else {}
     runs: list[dict[str, Any]] = record.get("runs", [])
     commands: list[str] = record.get("commands", [])
-    sizes = org_sizes(Lake.from_settings(settings))
-    hashed = hashed_partitions(spark, sorted(sizes))
+    processed = Lake.from_settings(settings).files("processed", FAMILY)
+    hashed = hashed_partitions(spark, sorted({f.org for f in processed}))
     if args.render:
-        args.out.write_text(render(runs, args, sizes, hashed, commands))
+        args.out.write_text(render(runs, args, processed, hashed, commands))
         stop_spark()
         return
     commands.append(f"python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}")
@@ -275,7 +272,7 @@ def main() -> None:
                     say(json.dumps({k: v for k, v in result.items() if k != "org_seconds"}))
                     runs.append(result)
                     saved.write_text(json.dumps({"commands": commands, "runs": runs}, indent=1))
-                    args.out.write_text(render(runs, args, sizes, hashed, commands))
+                    args.out.write_text(render(runs, args, processed, hashed, commands))
     finally:
         stop_spark()
     print(args.out.read_text())
