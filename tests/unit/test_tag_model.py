@@ -222,6 +222,58 @@ def test_a_thin_tag_is_never_fitted_on_train_alone(
     np.testing.assert_allclose(fitted.intercept[enabled], fits[-1][1])
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_the_refit_runs_beside_the_neighbour_vote_choice_with_threads_to_spare(
+    cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
+    n_jobs: int,
+) -> None:
+    """With more than one thread the enabled tags are refitted while the neighbour
+    vote's weight is chosen; the choice reads the gated model, and the refitted columns
+    are placed only once both are done. With one thread they run one after the other
+    in the caller's thread. Spies on the two steps record where and when they ran."""
+    import threading
+
+    train, valid, _ = cooking
+    real_refitted, real_neighbours = TagModel._refitted, TagModel._fit_neighbours
+    refit_began = threading.Event()
+    seen: dict[str, Any] = {}
+
+    def refitted(self: TagModel, *args: Any) -> Any:
+        seen["refit_thread"] = threading.current_thread()
+        seen["refit_after_vote"] = "vote_read" in seen
+        refit_began.set()
+        out = real_refitted(self, *args)
+        seen["refit"] = out
+        return out
+
+    def fit_neighbours(self: TagModel, *args: Any) -> None:
+        if n_jobs > 1:  # the refit must be under way in another thread by now
+            assert refit_began.wait(60)
+        seen["vote_thread"] = threading.current_thread()
+        seen["vote_read"] = (self.coef.copy(), self.intercept.copy())
+        real_neighbours(self, *args)
+
+    monkeypatch.setattr(TagModel, "_refitted", refitted)
+    monkeypatch.setattr(TagModel, "_fit_neighbours", fit_neighbours)
+    config = replace(CONFIG, n_jobs=n_jobs)
+    fitted = TagModel.fit(train.iloc[:2400], valid.iloc[:600], config)
+    assert fitted.knn_scores  # the vote's weight was chosen
+    gated_coef, gated_intercept = seen["vote_read"]
+    cols, _, intercept = seen["refit"]
+    assert cols.size and np.array_equal(fitted.intercept[cols], intercept)
+    # the vote read the gated model: none of the refitted intercepts, the rest the same
+    assert not np.array_equal(gated_intercept[cols], intercept)
+    others = np.setdiff1d(np.arange(len(fitted.tags)), cols)
+    np.testing.assert_array_equal(gated_intercept[others], fitted.intercept[others])
+    assert (gated_coef[:, others] != fitted.coef[:, others]).nnz == 0
+    if n_jobs > 1:
+        assert seen["refit_thread"] is not seen["vote_thread"]
+    else:
+        assert seen["refit_thread"] is seen["vote_thread"] is threading.main_thread()
+        assert seen["refit_after_vote"]
+
+
 def test_the_fold_fits_keep_fewer_negatives_than_the_served_fits(
     cooking: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
