@@ -184,7 +184,11 @@ class TagModelConfig:
     #: The newest this many training messages are the vote's reference set: it bounds
     #: the model's size and a request's cost (one sparse gather over them).
     knn_reference_max: int = 20_000
-    #: Threads fitting per-tag models in parallel (liblinear releases the GIL).
+    #: Threads fitting per-tag models in parallel (liblinear releases the GIL); with
+    #: more than one the refit also runs beside the neighbour vote's choice. Fits with
+    #: more than one are not bit-reproducible: the threads share liblinear's random
+    #: generator, which orders each fit's coordinate steps. The fan-outs train orgs in
+    #: parallel processes with 1, so the models the daily cycle publishes are.
     n_jobs: int = 1
 
     def __post_init__(self) -> None:
