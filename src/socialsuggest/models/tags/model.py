@@ -543,17 +543,20 @@ class TagModel:
         # nothing the other reads (the refit's columns are placed once both are done),
         # so with threads to spare the vote's choice, which has no fits to share out,
         # runs on a core the refit's fits leave idle at times (cooking: 1.3 s of 12).
-        refitting = (
-            partial(self._refitted, x_all, y_train, y_valid)
-            if refit and x_all is not None
-            else None
-        )
+        refitting = None
+        if refit:
+            assert x_all is not None
+            refitting = partial(self._refitted, x_all, y_train, y_valid)
+        refitted = None
         with ThreadPoolExecutor(max_workers=1) as side:
             pending = side.submit(refitting) if refitting and self.config.n_jobs > 1 else None
             if self.config.knn_weights:
                 # the validation rows' part of the thin tags' out-of-fold scores
                 self._fit_neighbours(started, p_oof[x_train.shape[0] :])
-            refitted = pending.result() if pending else refitting() if refitting else None
+            if pending is not None:
+                refitted = pending.result()
+            elif refitting is not None:
+                refitted = refitting()
         if refitted is not None:
             cols, weights, intercept = refitted
             self.coef = _with_columns(coef, cols, weights).tocsr()
@@ -681,7 +684,7 @@ class TagModel:
         Returned rather than placed: ``_finish`` may run the neighbour vote's choice,
         which reads the gated model, at the same time.
         """
-        cols = np.array([j for j, t in enumerate(self.tags) if self.tag_report[t].enabled])
+        cols = np.flatnonzero([self.tag_report[t].enabled for t in self.tags])
         if not cols.size:
             return None
         y_all = np.vstack([y_train, y_valid])[:, cols]
