@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,3 +143,45 @@ def test_a_registry_keeps_working_after_another_ones_server_stopped(
     assert kept.load_version(logged).model == "kept"
     assert kept.version_by_alias(f"{FAMILY}.delta", "production") is None
     _untouched(process_uri)
+
+
+def test_a_model_is_logged_while_other_threads_read_environment_variables(
+    family_mlflow: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CI failure of 2026-12-07. While ``log_model`` checks the input example it can
+    swap ``os.environ``'s ``get`` and ``[]`` for ones that collect every name read, by any
+    thread, into a set it then iterates: a serving app's refresh thread reading a variable
+    for the first time meanwhile raised "Set changed size during iteration" and lost the
+    candidate. That crash needs an unlucky switch between threads; what causes it does not.
+    So a thread here reads variables without pause, the interpreter switching threads every
+    10 µs, while three models are logged: each must be registered and load back, and no read
+    may have gone through a swapped ``os.environ``."""
+    registry = Registry(family_mlflow.url)
+    names = [f"SOCIALSUGGEST_TEST_READ_{i}" for i in range(200)]
+    for name in names:
+        monkeypatch.setenv(name, "1")
+    plain = (os._Environ.get, os._Environ.__getitem__)
+    stop = threading.Event()
+    reads, swapped = [0], [0]
+
+    def reader() -> None:
+        while not stop.is_set():
+            os.environ.get(names[reads[0] % len(names)])
+            os.environ[names[(reads[0] + 1) % len(names)]]
+            swapped[0] += (os._Environ.get, os._Environ.__getitem__) != plain
+            reads[0] += 1
+
+    interval = sys.getswitchinterval()
+    thread = threading.Thread(target=reader, daemon=True)
+    sys.setswitchinterval(1e-5)
+    thread.start()
+    try:
+        logged = [_log(registry, "epsilon", f"read-{i}") for i in range(3)]
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert reads[0] > 1000  # the reader really ran beside the logging
+    assert swapped[0] == 0, f"{swapped[0]} of {reads[0]} reads went through a swapped environ"
+    assert [v.version for v in logged] == sorted({v.version for v in logged})
+    assert [registry.load_version(v).model for v in logged] == ["read-0", "read-1", "read-2"]

@@ -68,6 +68,14 @@ _FLUENT_LOCK = threading.RLock()
 #: What :func:`mlflow.set_tracking_uri` and :func:`mlflow.set_registry_uri` export.
 _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
+# ``mlflow.pyfunc.log_model`` replaces ``os.environ``'s ``get`` and ``[]`` process-wide
+# while it checks the input example, collects the names read into a set, and then
+# iterates that set: a read of a new variable by any other thread meanwhile (a pool
+# worker, a serving app's registry refresh) raised "Set changed size during iteration"
+# and lost the candidate (CI, 2026-12-07). The names only feed a Databricks-serving hint;
+# our models read no variables when they predict. A user's explicit setting still wins.
+os.environ.setdefault("MLFLOW_RECORD_ENV_VARS_IN_MODEL_LOGGING", "false")
+
 
 class RegistryError(RuntimeError):
     """A registry operation that must not happen (e.g. promoting a rejected version)."""
