@@ -95,8 +95,10 @@ def cycle(spark: Any, settings: Settings, registry: Registry) -> CycleSummary:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def api(registry: Registry, cycle: CycleSummary) -> Iterator[str]:
+    """Per test: a module-long app polled the registry every 0.5 s (four families'
+    searches) for the rest of the module, ~100 s of MLflow's CPU on a 2-core CI."""
     with running_app(create_app(registry, poll_seconds=0.5)) as url:
         yield url
 
