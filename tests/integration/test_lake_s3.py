@@ -99,9 +99,11 @@ def test_spark_preprocessing_and_fan_out_on_the_s3_lake(
     """Spark reads raw partitions over s3a:// and writes processed ones through the lake;
     then the Spark training fan-out trains every org from them over s3a.
 
-    Runs in processes of its own (`socialsuggest preprocess`, then a script): the jars
-    for s3a must be on the classpath when the JVM starts, so the suite's shared session
-    cannot be reused.
+    Runs in a process of its own: the jars for s3a must be on the classpath when the JVM
+    starts, so the suite's shared session cannot be reused. One process (one JVM with the
+    s3a jars, ~50 s of CPU) runs `socialsuggest preprocess` through the CLI's own entry
+    point, preprocesses again, and fans out: `socialsuggest train` would add an MLflow
+    server and every org's registration, which test_tags_cycle.py covers.
     """
     import json
 
@@ -116,16 +118,6 @@ def test_spark_preprocessing_and_fan_out_on_the_s3_lake(
         "SOCIALSUGGEST_S3_ENDPOINT_URL": s3_endpoint,
         "SOCIALSUGGEST_SPARK_MASTER": "local[2]",
     }
-    exe = str(Path(sys.executable).parent / "socialsuggest")
-    first = subprocess.run(
-        [exe, "preprocess"], env=env, capture_output=True, text=True, timeout=900
-    )
-    assert first.returncode == 0, first.stderr[-3000:]
-    summary = json.loads(first.stdout)
-    assert summary["rows_written"] == report.written["messages"]
-    processed = lake.files("processed", "tags")
-    assert processed and sum(lake.num_rows(p.key) for p in processed) == report.written["messages"]
-
     # The Spark fan-out stages each org's result in the lake and sweeps the folders of
     # runs killed more than a day ago: on S3 both go through s3a (the write, the listing
     # of prefixes, the recursive delete), and s3a reports every prefix as modified at 0.
@@ -133,31 +125,34 @@ def test_spark_preprocessing_and_fan_out_on_the_s3_lake(
     killed = run_folder(datetime.now(UTC) - timedelta(days=2))
     for name in (killed, "not-a-run"):
         lake.storage.put(f"{staging}/{name}/part-0.parquet", b"left behind")
-    # one process (one JVM with the s3a jars) for the second preprocessing and the
-    # fan-out: `socialsuggest train` would add an MLflow server and every org's
-    # registration, which test_tags_cycle.py covers, to what is tested here
-    again = subprocess.run(
-        [sys.executable, "-c", AGAIN_THEN_FAN_OUT], env=env, capture_output=True, text=True,
-        timeout=900,
+    run = subprocess.run(
+        [sys.executable, "-c", PREPROCESS_TWICE_THEN_FAN_OUT], env=env, capture_output=True,
+        text=True, timeout=900,
     )  # fmt: skip
-    assert again.returncode == 0, again.stderr[-3000:]
-    done = json.loads(again.stdout.strip().splitlines()[-1])
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary, done = (json.loads(line) for line in run.stdout.strip().splitlines()[-2:])
+    assert summary["rows_written"] == report.written["messages"]
+    processed = lake.files("processed", "tags")
+    assert processed and sum(lake.num_rows(p.key) for p in processed) == report.written["messages"]
     assert done["nothing_to_do"]
     assert done["ok"] == {org: True for org in sorted({p.org for p in processed})}
     left = [o.key for o in lake.storage.iter_objects(staging)]
-    assert left == [f"{staging}/not-a-run/part-0.parquet"], again.stderr[-3000:]
+    assert left == [f"{staging}/not-a-run/part-0.parquet"], run.stderr[-3000:]
     # and no emptied folder listed either (SeaweedFS keeps one after a delete through
     # s3a unless it is deleted again: HadoopFolder.delete), or the next run's sweep would
     # report this run's folder as left by a run that did not finish
     assert list(lake.storage.iter_folders(f"{staging}/")) == ["not-a-run"]
-    assert "fan-out: deleted " + killed in again.stderr
+    assert "fan-out: deleted " + killed in run.stderr
 
 
 #: Preprocess again (nothing new: nothing to do), then train every org with the Spark
 #: fan-out, each result dropped as the cycle's publishing takes it; prints a JSON line.
-AGAIN_THEN_FAN_OUT = """
+PREPROCESS_TWICE_THEN_FAN_OUT = """
 import json
+import sys
 from datetime import UTC, datetime
+from typer.testing import CliRunner
+from socialsuggest.cli import app
 from socialsuggest.config import load_settings
 from socialsuggest.lake import Lake
 from socialsuggest.models.tags import TagModelConfig
@@ -165,13 +160,17 @@ from socialsuggest.processing.spark import get_spark
 from socialsuggest.processing.tags import preprocess_tags
 from socialsuggest.training.fanout import processed_orgs, train_orgs_spark
 
+first = CliRunner().invoke(app, ["preprocess"])  # the command, as `socialsuggest preprocess`
+if first.exit_code != 0:
+    sys.exit(f"preprocess exited {first.exit_code}: {first.output[-3000:]} {first.exception!r}")
 settings = load_settings()
 lake = Lake.from_settings(settings)
-spark = get_spark(settings)
+spark = get_spark(settings)  # the session the command started
 again = preprocess_tags(spark, lake, settings=settings)
 results = train_orgs_spark(
     spark, lake, processed_orgs(lake), TagModelConfig(), as_of=datetime.now(UTC),
     progress=lambda result: None,
 )
+print(json.dumps(json.loads(first.stdout)))
 print(json.dumps({"nothing_to_do": again.nothing_to_do, "ok": {r.org: r.ok for r in results}}))
 """
