@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 SAMPLE_END = date(2026, 11, 1)
 
 # The suite's JVMs are short-lived (a Spark session per pytest process, per CLI subprocess
-# and per Airflow task of the e2e stack): C1 only. A Spark session
-# that starts and runs one small job used 27 s of CPU instead of 45 s (C2 compiling code
-# it would never run long enough to need), and `make test` is CPU-bound on 2 cores.
+# and per Airflow task of the e2e stack): C1 only. A Spark session that starts and runs
+# one small job used 27 s of CPU instead of 45 s (C2 compiling code it would never run
+# long enough to need), and `make test` is CPU-bound on 2 cores.
 # Spark's launcher reads SPARK_SUBMIT_OPTS; outside the SOCIALSUGGEST_ names that tests
 # clear, so the stack's tasks inherit it too. Tuning only: no test depends on it.
 os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1")

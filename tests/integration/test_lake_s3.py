@@ -145,8 +145,9 @@ def test_spark_preprocessing_and_fan_out_on_the_s3_lake(
     assert "fan-out: deleted " + killed in run.stderr
 
 
-#: Preprocess again (nothing new: nothing to do), then train every org with the Spark
-#: fan-out, each result dropped as the cycle's publishing takes it; prints a JSON line.
+#: `socialsuggest preprocess` through the CLI's entry point, preprocess again (nothing new:
+#: nothing to do), then train every org with the Spark fan-out, each result dropped as the
+#: cycle's publishing takes it; prints two JSON lines: the command's summary, then those.
 PREPROCESS_TWICE_THEN_FAN_OUT = """
 import json
 import sys

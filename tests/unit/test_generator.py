@@ -105,8 +105,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 @pytest.mark.slow
 def test_memory_does_not_grow_with_message_count(tmp_path: Path, datasets_dir: Path) -> None:
     peaks = {}
-    # 60k: 50k more messages are ~27 MB of JSON, several times that as Python objects if
-    # they were held (150k took twice as long and showed nothing more: 105.3 vs 105.6 MB)
+    # 60k, not 150k (half the time): 50k more messages are ~27 MB of JSON, several times
+    # that as Python objects if they were held; measured peaks 105.3 MB (10k), 105.6 (60k)
     for n in (10_000, 60_000):
         out = subprocess.run(
             [sys.executable, "-c", _PEAK, str(tmp_path / str(n)), str(datasets_dir), str(n)],
