@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     datasets_dir: Path | None = Field(
         default=None, description="real corpora for the sample generator and benchmarks"
     )
+    gate_latency_budget_ms: float = Field(
+        default=250.0,
+        gt=0,
+        description="integration gate: p95 wall-clock time allowed for the registered "
+        "artifact to answer a golden request; a shared CI runner may need more",
+    )
     retention_days: int = Field(default=180, ge=1, description="raw data retention window")
     acceptance_floor: float = Field(
         default=0.3,

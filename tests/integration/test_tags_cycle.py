@@ -702,6 +702,8 @@ def test_the_integration_gate_blocks_a_candidate_that_only_loads_in_the_training
     blocked = registry.version(name, outcome.version or 0)
     assert blocked.tags["gate.passed"] == "false" and blocked.tags["integration.passed"] == "false"
     assert "only_in_the_training_process" in blocked.tags["integration.reasons"]
+    described = registry.client.get_model_version(name, str(blocked.version)).description
+    assert described.startswith("REJECTED: ") and "ModuleNotFoundError" in described
     after = registry.version_by_alias(name, PRODUCTION)
     assert before is not None and after is not None and after.version == before.version
     with pytest.raises(RegistryError, match="rejected"):

@@ -122,3 +122,22 @@ def test_a_worse_detector_is_refused_and_an_equal_one_promoted_then_rolled_back(
     assert equal.promoted and equal.version != first.version
     family_registry.rollback(NAME, actor="test", reason="lists looked wrong")
     assert family_registry.version_by_alias(NAME, PRODUCTION).version == first.version  # type: ignore[union-attr]
+
+
+def test_the_deployments_latency_budget_reaches_the_gate_and_a_late_version_says_rejected(
+    cycle: TrendsReport, family_settings: Settings, family_registry: Registry
+) -> None:
+    """``SOCIALSUGGEST_GATE_LATENCY_BUDGET_MS`` is what the integration gate holds the
+    registered artifact to; a version it turns down after registration is described as
+    rejected in the registry, not left as "accepted by the gates"."""
+    before = family_registry.version_by_alias(NAME, PRODUCTION)
+    impossible = family_settings.model_copy(update={"gate_latency_budget_ms": 1e-6})
+    late = publish_detector(impossible, family_registry, config=replace(TrendConfig(), top_n=24))
+    assert late.version is not None and late.integration_passed is False, late
+    assert not late.promoted and any("budget 1e-06 ms" in r for r in late.gate_reasons), late
+    assert family_registry.version_by_alias(NAME, PRODUCTION) == before
+    registered = family_registry.client.get_model_version(NAME, str(late.version))
+    assert registered.tags["gate.passed"] == "false"
+    assert registered.description.startswith("REJECTED: ") and "latency: p95" in (
+        registered.description
+    )

@@ -130,10 +130,10 @@ def up(
         if sample:
             held = _sample(settings, orgs, messages, days, seed, hold_last_day=next_day)
         stack.up()
+        since = datetime.now(UTC)  # every first run is queued after this
         stack.unpause_all()
         if first_run:
-            since = datetime.now(UTC)
-            code = _report_run(stack.first_run(timeout=timeout))
+            code = _report_run(stack.first_run(timeout=timeout, since=since))
             # the other families' first runs: due too, or (replies) started by the tag
             # run's validated processed messages
             for dag_id in FAMILY_DAGS:

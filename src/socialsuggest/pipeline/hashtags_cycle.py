@@ -140,7 +140,7 @@ def train_and_publish_hashtags(
         publishable,
         lambda r: f"fit {r.seconds:.1f}s, {r.counts.get('n_hashtags', 0)} hashtags",
         registry=registry,
-        gate_config=gate_config or GATE,
+        gate_config=gate_config or GATE.budgeted(settings.gate_latency_budget_ms),
         dry_run=dry_run,
         actor=actor,
         say=say,

@@ -213,7 +213,6 @@ def publish_candidate(
     dry_run: bool,
     actor: str,
     trained_seconds: float = 0.0,
-    latency_budget_ms: float = 250.0,
 ) -> OrgOutcome:
     """Gate, register and (unless dry-run or rejected) promote one org's candidate."""
     name = model_name(candidate.family, candidate.org)
@@ -268,13 +267,13 @@ def publish_candidate(
     )
     outcome.version = version.version
     if gate.passed:
-        check = loaded_check(registry, version, candidate, latency_budget_ms)
+        check = loaded_check(registry, version, candidate, gate_config.latency_budget_ms)
         outcome.integration_passed = check.passed
         registry.tag_version(name, version.version, check.as_tags())
         if not check.passed:
-            registry.tag_version(name, version.version, {"gate.passed": "false"})
             outcome.gate_passed = False
             outcome.gate_reasons = [*outcome.gate_reasons, *check.reasons]
+            registry.mark_rejected(name, version.version, outcome.gate_reasons)
     if outcome.gate_passed and not dry_run:
         registry.set_alias(name, STAGING, version.version, actor=actor, reason="passed model gates")
         registry.promote(
@@ -318,7 +317,7 @@ def loaded_check(
             reasons.append(f"request {i}: answered labels the model does not have: {unknown[:3]}")
     p95 = float(np.percentile(timings[1:] or timings or [0.0], 95))
     if p95 > latency_budget_ms:
-        reasons.append(f"latency: p95 {p95:.1f} ms > budget {latency_budget_ms:.0f} ms")
+        reasons.append(f"latency: p95 {p95:.1f} ms > budget {latency_budget_ms:g} ms")
     first = timings[0] if timings else 0.0
     return IntegrationResult(not reasons, len(candidate.golden), p95, reasons, load_ms, first)
 

@@ -164,7 +164,7 @@ def train_and_publish_replies(
         publishable,
         lambda r: f"{r.label_source} labels, {r.counts.get('n_replies', 0)} replies",
         registry=registry,
-        gate_config=gate_config or GATE,
+        gate_config=gate_config or GATE.budgeted(settings.gate_latency_budget_ms),
         dry_run=dry_run,
         actor=actor,
         say=say,

@@ -260,13 +260,14 @@ def publish(
         check = integration_gate(
             registry, version, _golden(result.test),
             vocabulary=TagVocabulary.of(result.model), server=gate_server,
+            latency_budget_ms=gate_config.latency_budget_ms,
         )  # fmt: skip
         outcome.integration_passed = check.passed
         version = registry.tag_version(name, version.version, check.as_tags())
         if not check.passed:
-            registry.tag_version(name, version.version, {"gate.passed": "false"})
             outcome.gate_passed = False
             outcome.gate_reasons = [*outcome.gate_reasons, *check.reasons]
+            registry.mark_rejected(name, version.version, outcome.gate_reasons)
     if outcome.gate_passed and not dry_run:
         registry.set_alias(name, STAGING, version.version, actor=actor, reason="passed model gates")
         registry.promote(name, version.version, actor=actor, reason="daily retrain: gates passed")
@@ -364,6 +365,7 @@ def train_and_publish(
             "last days without comparing again"
         )
     published: list[OrgOutcome] = []
+    gates = gate_config or GateConfig().budgeted(settings.gate_latency_budget_ms)
     # one integration-gate serving process for the batch: started by the first candidate
     # that passes the model gates, stopped when the batch is done (or fails)
     with GateServer(registry.tracking_uri, family=FAMILY) as gate_server:
@@ -372,7 +374,7 @@ def train_and_publish(
             outcome = publish(
                 registry,
                 result,
-                gate_config=gate_config or GateConfig(),
+                gate_config=gates,
                 dry_run=dry_run,
                 actor=actor,
                 must_replace=result.org in erased,

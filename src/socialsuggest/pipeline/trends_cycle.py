@@ -115,7 +115,10 @@ def publish_detector(
         extra_tags={CONFIG_TAG: config_sha(config), "reference": "grammys_tweets"},
         requirements=("numpy", "pandas", "pyarrow", "rapidfuzz"),
     )  # fmt: skip
-    outcome = publish_candidate(registry, candidate, gate_config=GATE, dry_run=dry_run, actor=actor)
+    gates = GATE.budgeted(settings.gate_latency_budget_ms)
+    outcome = publish_candidate(
+        registry, candidate, gate_config=gates, dry_run=dry_run, actor=actor
+    )
     say(
         f"trends: detector v{outcome.version} {verdict(outcome)} (reference precision "
         f"{metrics['precision']:.2f}, recall {metrics['recall']:.2f})"

@@ -14,7 +14,7 @@ metrics on messages still carrying it may veto.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,13 @@ class GateConfig:
     tolerance: float = 0.02  # absolute drop allowed on each compared metric
     compared: tuple[str, ...] = ("hit_rate@3", "ndcg@3")
     min_enabled_tags: int = 1
+    #: p95 of the integration gate's golden requests, against the registered artifact
+    #: (wall clock, so it depends on the machine: ``Settings.gate_latency_budget_ms``)
+    latency_budget_ms: float = 250.0
+
+    def budgeted(self, latency_budget_ms: float) -> GateConfig:
+        """The same gates with the deployment's latency budget."""
+        return replace(self, latency_budget_ms=latency_budget_ms)
 
 
 @dataclass

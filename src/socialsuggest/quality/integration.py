@@ -340,7 +340,7 @@ def _ask(
     timed = sorted(latencies[1:] or latencies)
     p95 = timed[min(len(timed) - 1, int(0.95 * len(timed)))] if timed else 0.0
     if p95 > latency_budget_ms:
-        reasons.append(f"latency: p95 {p95:.1f} ms > budget {latency_budget_ms:.0f} ms")
+        reasons.append(f"latency: p95 {p95:.1f} ms > budget {latency_budget_ms:g} ms")
     return IntegrationResult(
         not reasons, len(latencies), p95, reasons[:20], pinned.load_ms, first_ms=first
     )

@@ -547,6 +547,19 @@ class Registry:
             self.client.set_model_version_tag(name, str(version), key, value)
         return self.version(name, version)
 
+    def mark_rejected(self, name: str, version: int, reasons: Sequence[str]) -> VersionInfo:
+        """A version a gate after registration (the integration gate) turned down: its tag
+        and its description say so, as a version rejected before registration says it.
+
+        The description is what the MLflow UI shows beside the version; left at "accepted
+        by the gates" it would tell an operator the opposite of what happened.
+        """
+        self.client.set_model_version_tag(name, str(version), "gate.passed", "false")
+        self.client.update_model_version(
+            name, str(version), description="REJECTED: " + "; ".join(reasons)
+        )
+        return self.version(name, version)
+
     # ---- experiments ------------------------------------------------------------------
     def start_experiment(
         self,

@@ -54,6 +54,21 @@ def _unfinished(run: dict[str, Any]) -> bool:
     return run.get("run_type") == "scheduled" and run["state"] not in af.FINISHED
 
 
+def _scheduled_since(since: datetime) -> Callable[[dict[str, Any]], bool]:
+    """A clock-scheduled run queued at or after ``since`` (finished or not): the run
+    unpausing made due, which may have ended while an earlier DAG's run was followed."""
+
+    def wanted(run: dict[str, Any]) -> bool:
+        queued = run.get("queued_at") or run.get("start_date")
+        return (
+            run.get("run_type") == "scheduled"
+            and queued is not None
+            and datetime.fromisoformat(queued) >= since
+        )
+
+    return wanted
+
+
 def _since(since: datetime | None) -> Callable[[dict[str, Any]], bool]:
     """An asset-triggered run created at or after ``since`` (finished or not)."""
 
@@ -233,6 +248,11 @@ class LocalStack:
         scheduled on an asset (``timetable_summary`` "Asset") gets its run from the
         producer's update: the newest asset-triggered run since ``since`` is followed
         (finished or not), and one is triggered only if none came within the wait.
+
+        ``since``: when the DAGs were unpaused. A clock-scheduled run queued after it is
+        followed even if it already ended: the families' first runs go side by side while
+        the tag run is followed, and by then the next one is no longer due, so asking
+        only "is one due" triggered a second, manual run of hashtags and trends.
         """
         client = self.api()
         try:
@@ -242,8 +262,11 @@ class LocalStack:
             if dag.get("timetable_summary") == "Asset":
                 kind = "asset-triggered"
                 run_id = self._await_run(client, dag_id, wait_for_schedule, _since(since))
-            elif due and datetime.fromisoformat(due) <= datetime.now(UTC):
-                run_id = self._await_run(client, dag_id, wait_for_schedule, _unfinished)
+            else:
+                if since is not None:  # unpausing's run may have come and gone already
+                    run_id = self._await_run(client, dag_id, 0, _scheduled_since(since))
+                if run_id is None and due and datetime.fromisoformat(due) <= datetime.now(UTC):
+                    run_id = self._await_run(client, dag_id, wait_for_schedule, _unfinished)
             if run_id is None:
                 run_id = client.trigger(dag_id, conf)["dag_run_id"]
                 self.say(f"airflow: triggered {dag_id} ({run_id})")
@@ -274,12 +297,13 @@ class LocalStack:
     ) -> str | None:
         """The newest recent run ``wanted`` accepts, polled for up to ``wait`` seconds."""
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+        while True:  # asked at least once, even with no wait
             for run in client.runs(dag_id):  # newest first
                 if wanted(run):
                     return str(run["dag_run_id"])
+            if time.monotonic() >= deadline:
+                return None
             time.sleep(2)
-        return None
 
     # ---------------------------------------------------------- down/status
 
