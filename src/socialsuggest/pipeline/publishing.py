@@ -17,6 +17,7 @@ and ``production`` move.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 import time
@@ -46,6 +47,8 @@ Answer = Callable[[Any, Mapping[str, Any]], Sequence[str]]
 Say = Callable[[str], None]
 
 
+#: warm answers the latency budget is judged on, however few the golden requests
+MIN_TIMED = 5
 FINGERPRINT_TAG = "data.fingerprint"  # sha of the training input (examples, archived, config)
 
 
@@ -293,6 +296,11 @@ def loaded_check(
     """The registered artifact, loaded as the serving cache loads it, asked every golden
     request: each must answer, only with the candidate's labels, within the budget.
 
+    The budget holds the p95 of warm answers (the first, after the load, is reported
+    apart), at least ``MIN_TIMED`` of them: the trend detector has one golden request,
+    so its p95 was that one cold call, and one starved moment on a shared CI runner
+    (319 ms against 250) rejected a detector that answers in ~40 ms on an idle core.
+
     In this process, not a separate serving process as the tag family's gate: what it
     proves is that the logged artifact loads and answers as the trained object did.
     """
@@ -315,11 +323,21 @@ def loaded_check(
         unknown = [label for label in labels if label not in candidate.allowed]
         if unknown:
             reasons.append(f"request {i}: answered labels the model does not have: {unknown[:3]}")
-    p95 = float(np.percentile(timings[1:] or timings or [0.0], 95))
+    warm = timings[1:]
+    if not reasons:  # too few golden requests: asked again, so no one call is the p95
+        for request in itertools.islice(
+            itertools.cycle(candidate.golden), max(0, MIN_TIMED - len(warm))
+        ):
+            began = time.perf_counter()
+            candidate.answer(loaded, request)
+            warm.append((time.perf_counter() - began) * 1000)
+    p95 = float(np.percentile(warm or timings or [0.0], 95))
     if p95 > latency_budget_ms:
         reasons.append(f"latency: p95 {p95:.1f} ms > budget {latency_budget_ms:g} ms")
     first = timings[0] if timings else 0.0
-    return IntegrationResult(not reasons, len(candidate.golden), p95, reasons, load_ms, first)
+    return IntegrationResult(
+        not reasons, len(candidate.golden), p95, reasons, load_ms, first, timed=len(warm)
+    )
 
 
 def verdict(outcome: OrgOutcome) -> str:

@@ -55,6 +55,7 @@ class IntegrationResult:
     reasons: list[str] = field(default_factory=list)
     load_ms: float = 0.0
     first_ms: float = 0.0  # the first answer after the load (not part of the p95)
+    timed: int = 0  # the warm answers the p95 is over
 
     def as_tags(self) -> dict[str, str]:
         return {
@@ -63,6 +64,7 @@ class IntegrationResult:
             "integration.p95_ms": f"{self.p95_ms:.1f}",
             "integration.load_ms": f"{self.load_ms:.0f}",
             "integration.first_ms": f"{self.first_ms:.1f}",
+            "integration.timed": str(self.timed),
             "integration.reasons": "; ".join(self.reasons)[:5000],
         }
 
@@ -342,8 +344,9 @@ def _ask(
     if p95 > latency_budget_ms:
         reasons.append(f"latency: p95 {p95:.1f} ms > budget {latency_budget_ms:g} ms")
     return IntegrationResult(
-        not reasons, len(latencies), p95, reasons[:20], pinned.load_ms, first_ms=first
-    )
+        not reasons, len(latencies), p95, reasons[:20], pinned.load_ms, first_ms=first,
+        timed=len(timed),
+    )  # fmt: skip
 
 
 def _check(
