@@ -12,6 +12,8 @@
 # Since then the suite grew until it is CPU-bound: in `bash .ci/run` on 2026-12-07 both
 # cores were busy the whole run (vmstat: 0-1% idle), so the groups are balanced by how
 # long each takes beside the others, and the JVMs run C1 only (tests/conftest.py).
+# `bash .ci/run` on 4fa6cc5 (2026-12-07, AMD EPYC): 26m30s, the groups 23m14s (e2e +
+# tags_cycle), 22m37s (dags + integration), 22m44s (serving + unit + family cycles).
 # They are split so that no two processes race for a server's usual port: the tests that
 # ask `pick_port` for one (S3, Elasticsearch, Postgres, the Airflow API) are all in the
 # second group; the e2e stack and the serving tests take free ephemeral ports; every
