@@ -50,6 +50,10 @@ def stack() -> Iterator[tuple[dict[str, str], subprocess.CompletedProcess[str]]]
             # processes and their servers, where a 250 ms gate once timed a starved
             # moment (trends: p95 319 ms); the gate's own tests hold the default
             "SOCIALSUGGEST_GATE_LATENCY_BUDGET_MS": "2000",
+            # the API asks MLflow for four families' aliases on every poll, for the ~12
+            # minutes the stack runs beside the rest of the suite; the tests below wait
+            # up to 30-60 s for a move to be served, so 5 s polls still show it
+            "SOCIALSUGGEST_API_POLL_SECONDS": "5",
         }
     )
     try:  # whatever interrupts the start, what it started is stopped

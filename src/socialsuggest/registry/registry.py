@@ -63,6 +63,8 @@ QUALITY_EXPERIMENT = "data-quality"
 ACCEPTANCE_EXPERIMENT = "acceptance"
 #: MLflow accepts at most this many metrics per ``log_batch`` call.
 _BATCH_METRICS = 1000
+#: what MLflow's SQL stores hold of a model version's description (Postgres refuses more)
+DESCRIPTION_MAX = 5000
 #: Held while MLflow's process-wide URIs point at one registry (:meth:`Registry._fluent`).
 _FLUENT_LOCK = threading.RLock()
 #: What :func:`mlflow.set_tracking_uri` and :func:`mlflow.set_registry_uri` export.
@@ -75,6 +77,14 @@ _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 # and lost the candidate (CI, 2026-12-07). The names only feed a Databricks-serving hint;
 # our models read no variables when they predict. A user's explicit setting still wins.
 os.environ.setdefault("MLFLOW_RECORD_ENV_VARS_IN_MODEL_LOGGING", "false")
+
+
+def _rejected(reasons: Sequence[str]) -> str:
+    """A rejected version's description, cut to what the registry's store holds."""
+    described = "REJECTED: " + "; ".join(reasons)
+    if len(described) <= DESCRIPTION_MAX:
+        return described
+    return described[: DESCRIPTION_MAX - 1] + "…"
 
 
 class RegistryError(RuntimeError):
@@ -267,7 +277,7 @@ class Registry:
             version.version,
             description=(
                 "accepted by the gates" if candidate.gate_passed
-                else "REJECTED: " + "; ".join(candidate.gate_reasons)
+                else _rejected(candidate.gate_reasons)
             ),
         )  # fmt: skip
         return self.version(candidate.name, int(version.version))
@@ -552,12 +562,12 @@ class Registry:
         and its description say so, as a version rejected before registration says it.
 
         The description is what the MLflow UI shows beside the version; left at "accepted
-        by the gates" it would tell an operator the opposite of what happened.
+        by the gates" it would tell an operator the opposite of what happened. MLflow's
+        SQL stores hold 5,000 characters of it: twenty failed golden requests can say
+        more, so it is cut (:func:`_rejected`), and the version's tags keep the reasons.
         """
         self.client.set_model_version_tag(name, str(version), "gate.passed", "false")
-        self.client.update_model_version(
-            name, str(version), description="REJECTED: " + "; ".join(reasons)
-        )
+        self.client.update_model_version(name, str(version), description=_rejected(reasons))
         return self.version(name, version)
 
     # ---- experiments ------------------------------------------------------------------
