@@ -30,6 +30,7 @@ from socialsuggest.pipeline.publishing import (
     FINGERPRINT_TAG,
     OrgOutcome,
     check_incumbent,
+    record_integration,
     verdict,
 )
 from socialsuggest.privacy.retrain import RetrainQueue
@@ -262,12 +263,7 @@ def publish(
             vocabulary=TagVocabulary.of(result.model), server=gate_server,
             latency_budget_ms=gate_config.latency_budget_ms,
         )  # fmt: skip
-        outcome.integration_passed = check.passed
-        version = registry.tag_version(name, version.version, check.as_tags())
-        if not check.passed:
-            outcome.gate_passed = False
-            outcome.gate_reasons = [*outcome.gate_reasons, *check.reasons]
-            registry.mark_rejected(name, version.version, outcome.gate_reasons)
+        record_integration(registry, name, version.version, check, outcome)
     if outcome.gate_passed and not dry_run:
         registry.set_alias(name, STAGING, version.version, actor=actor, reason="passed model gates")
         registry.promote(name, version.version, actor=actor, reason="daily retrain: gates passed")

@@ -557,7 +557,7 @@ class Registry:
             self.client.set_model_version_tag(name, str(version), key, value)
         return self.version(name, version)
 
-    def mark_rejected(self, name: str, version: int, reasons: Sequence[str]) -> VersionInfo:
+    def mark_rejected(self, name: str, version: int, reasons: Sequence[str]) -> None:
         """A version a gate after registration (the integration gate) turned down: its tag
         and its description say so, as a version rejected before registration says it.
 
@@ -568,7 +568,6 @@ class Registry:
         """
         self.client.set_model_version_tag(name, str(version), "gate.passed", "false")
         self.client.update_model_version(name, str(version), description=_rejected(reasons))
-        return self.version(name, version)
 
     # ---- experiments ------------------------------------------------------------------
     def start_experiment(

@@ -54,29 +54,20 @@ def _unfinished(run: dict[str, Any]) -> bool:
     return run.get("run_type") == "scheduled" and run["state"] not in af.FINISHED
 
 
-def _scheduled_since(since: datetime) -> Callable[[dict[str, Any]], bool]:
-    """A clock-scheduled run queued at or after ``since`` (finished or not): the run
-    unpausing made due, which may have ended while an earlier DAG's run was followed."""
+def _since(run_type: str, since: datetime | None, *stamps: str) -> Callable[[dict[str, Any]], bool]:
+    """A run of ``run_type`` whose first present ``stamps`` field is at or after ``since``
+    (finished or not; any such run when ``since`` is None).
+
+    Asset-triggered runs are dated by ``run_after``; a clock-scheduled one by when it was
+    queued: the run unpausing made due, which may have ended while an earlier DAG's run
+    was followed.
+    """
 
     def wanted(run: dict[str, Any]) -> bool:
-        queued = run.get("queued_at") or run.get("start_date")
-        return (
-            run.get("run_type") == "scheduled"
-            and queued is not None
-            and datetime.fromisoformat(queued) >= since
-        )
-
-    return wanted
-
-
-def _since(since: datetime | None) -> Callable[[dict[str, Any]], bool]:
-    """An asset-triggered run created at or after ``since`` (finished or not)."""
-
-    def wanted(run: dict[str, Any]) -> bool:
-        if run.get("run_type") != "asset_triggered":
+        if run.get("run_type") != run_type:
             return False
-        after = run.get("run_after")
-        return since is None or (after is not None and datetime.fromisoformat(after) >= since)
+        stamp = next((run[field] for field in stamps if run.get(field)), None)
+        return since is None or (stamp is not None and datetime.fromisoformat(stamp) >= since)
 
     return wanted
 
@@ -261,10 +252,14 @@ class LocalStack:
             run_id, kind = None, "scheduled"
             if dag.get("timetable_summary") == "Asset":
                 kind = "asset-triggered"
-                run_id = self._await_run(client, dag_id, wait_for_schedule, _since(since))
+                run_id = self._await_run(
+                    client, dag_id, wait_for_schedule, _since("asset_triggered", since, "run_after")
+                )
             else:
                 if since is not None:  # unpausing's run may have come and gone already
-                    run_id = self._await_run(client, dag_id, 0, _scheduled_since(since))
+                    run_id = self._await_run(
+                        client, dag_id, 0, _since("scheduled", since, "queued_at", "start_date")
+                    )
                 if run_id is None and due and datetime.fromisoformat(due) <= datetime.now(UTC):
                     run_id = self._await_run(client, dag_id, wait_for_schedule, _unfinished)
             if run_id is None:
