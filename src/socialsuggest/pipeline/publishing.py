@@ -341,12 +341,13 @@ def loaded_check(
             except Exception as exc:  # it answered once: a failure now is still a failure
                 reasons.append(f"repeat {n}: {type(exc).__name__}: {exc}"[:300])
                 break
-    p95 = float(np.percentile(warm or timings or [0.0], 95))
+    judged = warm or timings  # the one answer there is, when none is warm
+    p95 = float(np.percentile(judged or [0.0], 95))
     if p95 > latency_budget_ms:
         reasons.append(f"latency: p95 {p95:.1f} ms > budget {latency_budget_ms:g} ms")
     first = timings[0] if timings else 0.0
     return IntegrationResult(
-        not reasons, len(candidate.golden), p95, reasons, load_ms, first, timed=len(warm)
+        not reasons, len(candidate.golden), p95, reasons, load_ms, first, timed=len(judged)
     )
 
 
