@@ -25,9 +25,7 @@ SAMPLE_END = date(2026, 11, 1)
 # long enough to need), and `make test` is CPU-bound on 2 cores.
 # Spark's launcher reads SPARK_SUBMIT_OPTS; outside the SOCIALSUGGEST_ names that tests
 # clear, so the stack's tasks inherit it too. Tuning only: no test depends on it.
-# The serial collector for the same reason: on 2 shared cores a parallel collector's
-# threads only add CPU (a session's start: 18.5 s of CPU -> 15.9 s, 2026-12-07).
-os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1")
 
 
 @pytest.fixture(scope="session")
