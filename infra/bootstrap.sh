@@ -28,9 +28,30 @@ fi
 if ! "$VENV/bin/uv" --version 2>/dev/null | grep -q "$UV_VERSION"; then
   "$VENV/bin/python" -m pip install --quiet "uv==$UV_VERSION"
 fi
-# uv keeps its wheel cache in ~/.cache/uv: a second install (or CI on the same machine) is fast.
+# pyspark is published only as a 450 MB source distribution. The registry proxies here answer
+# every revalidation of it as "modified", so uv downloaded it twice and rebuilt it on every
+# install (~40 s), and kept each build: ~1.1 GB of cache per install, which filled a 252 GB
+# disk and failed CI with "No space left on device" (2026-12-07). So it is built once into a
+# wheelhouse of our own, and uv takes the wheel from there (install 42 s -> 4 s, no growth).
+WHEELS="${SOCIALSUGGEST_CACHE:-$HOME/.cache/socialsuggest}/wheels"
+PYSPARK_PIN="$(sed -nE 's/^pyspark==([^ ;]+).*/\1/p' requirements.txt)"
+[ -n "$PYSPARK_PIN" ] || die "requirements.txt pins no pyspark version"
+if ! compgen -G "$WHEELS/pyspark-$PYSPARK_PIN-*.whl" >/dev/null; then
+  # The build (CPU) runs beside the install of everything else (mostly download and unpack).
+  echo "bootstrap: building the pyspark $PYSPARK_PIN wheel once (sdist only on PyPI) into $WHEELS"
+  mkdir -p "$WHEELS"
+  build="$(mktemp -d "$WHEELS/.build.XXXXXX")"
+  trap 'rm -rf "$build"' EXIT
+  "$VENV/bin/python" -m pip wheel --quiet --no-deps --no-cache-dir -w "$build" "pyspark==$PYSPARK_PIN" \
+    >"$build/log" 2>&1 &
+  build_pid=$!
+  echo "bootstrap: installing the other pinned dependencies (requirements.txt)"
+  "$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet -r <(grep -vE '^pyspark==' requirements.txt)
+  wait "$build_pid" || { tail -20 "$build/log" >&2; die "building the pyspark $PYSPARK_PIN wheel failed (log above)"; }
+  mv "$build"/pyspark-*.whl "$WHEELS"/  # whole wheels only: a failed build leaves nothing behind
+fi
 echo "bootstrap: installing pinned dependencies (requirements.txt)"
-"$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet -r requirements.txt
+"$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --find-links "$WHEELS" -r requirements.txt
 "$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --no-deps -e .
 # Bytecode, compiled once here: uv installs without it, and where PYTHONDONTWRITEBYTECODE
 # is set (as on the CI machines) every process would otherwise compile mlflow, airflow,
