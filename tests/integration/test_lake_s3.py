@@ -129,7 +129,7 @@ def test_spark_preprocessing_and_fan_out_on_the_s3_lake(
         [sys.executable, "-c", PREPROCESS_TWICE_THEN_FAN_OUT], env=env, capture_output=True,
         text=True, timeout=900,
     )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.returncode == 0, _why(run.stderr)
     summary, done = (json.loads(line) for line in run.stdout.strip().splitlines()[-2:])
     assert summary["rows_written"] == report.written["messages"]
     processed = lake.files("processed", "tags")
@@ -137,12 +137,22 @@ def test_spark_preprocessing_and_fan_out_on_the_s3_lake(
     assert done["nothing_to_do"]
     assert done["ok"] == {org: True for org in sorted({p.org for p in processed})}
     left = [o.key for o in lake.storage.iter_objects(staging)]
-    assert left == [f"{staging}/not-a-run/part-0.parquet"], run.stderr[-3000:]
+    assert left == [f"{staging}/not-a-run/part-0.parquet"], _why(run.stderr)
     # and no emptied folder listed either (SeaweedFS keeps one after a delete through
     # s3a unless it is deleted again: HadoopFolder.delete), or the next run's sweep would
     # report this run's folder as left by a run that did not finish
     assert list(lake.storage.iter_folders(f"{staging}/")) == ["not-a-run"]
     assert "fan-out: deleted " + killed in run.stderr
+
+
+def _why(stderr: str) -> str:
+    """What made the subprocess fail: its Python traceback or exit message, then the
+    tail. Spark's shutdown hooks log after Python has exited (once a NullPointerException
+    of their own), which pushed the real error out of a plain 3,000-character tail."""
+    starts = [stderr.find(m) for m in ("Traceback (most recent call last)", "preprocess exited")]
+    found = [s for s in starts if s >= 0]
+    cause = stderr[min(found) :][:5000] if found else ""
+    return f"{cause}\n[... last 2,000 characters of stderr:]\n{stderr[-2000:]}"
 
 
 #: `socialsuggest preprocess` through the CLI's entry point, preprocess again (nothing new:

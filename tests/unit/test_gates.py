@@ -55,3 +55,17 @@ def test_a_model_showing_five_or_one_suggestions_is_gated_like_one_showing_three
     assert {m: at3[m] for m in ("hit_rate@3", "ndcg@3")} == {
         m: at5[m] for m in ("hit_rate@3", "ndcg@3")
     }
+
+
+def test_the_integration_gates_p95_is_a_timed_answer_of_nearest_rank() -> None:
+    """Both integration gates (HTTP and in-process) judge latency by ``p95``: the
+    smallest answer at least 95% took no longer than. Twenty answers: one slow answer
+    is not the p95 (the HTTP gate's old index, ``int(0.95 n)``, made it the maximum)."""
+    from socialsuggest.quality.integration import p95
+
+    twenty = [10.0] * 19 + [900.0]
+    assert p95(twenty) == 10.0
+    assert p95([*twenty[:18], 800.0, 900.0]) == 800.0  # two slow of twenty: 90% is not 95%
+    assert p95(list(range(100, 0, -1))) == 95  # unsorted input; the 95th of 100
+    assert p95([42.0]) == 42.0
+    assert p95([]) == 0.0

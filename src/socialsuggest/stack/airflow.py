@@ -93,6 +93,15 @@ def airflow_exe() -> str:
     return str(local) if local.exists() else "airflow"
 
 
+def component_argv(name: str) -> list[str]:
+    """How the stack starts one of Airflow's components: ``airflow NAME``, except the
+    scheduler, started through ``socialsuggest.stack.scheduler`` so that the task
+    processes it forks find our modules imported (the module says why)."""
+    if name == "scheduler":
+        return [sys.executable, "-m", "socialsuggest.stack.scheduler"]
+    return [airflow_exe(), name]
+
+
 def airflow_cli(args: list[str], env: Mapping[str, str], *, timeout: float = 600) -> str:
     """Run one ``airflow`` CLI command; raise with its output when it fails."""
     done = subprocess.run(

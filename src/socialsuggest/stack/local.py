@@ -196,7 +196,7 @@ class LocalStack:
             af.airflow_cli(args, env)
             self.say(f"airflow: {step} took {time.monotonic() - started:.0f} s")
         for name in components:
-            self._start(f"airflow-{name}", [af.airflow_exe(), name], env)
+            self._start(f"airflow-{name}", af.component_argv(name), env)
         url = af.airflow_url(settings)
         checked = tuple(c.replace("-", "_") for c in components if c != "api-server")
         took = wait_until(
