@@ -30,7 +30,7 @@ import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
 from socialsuggest.quality import GateConfig, model_gate
-from socialsuggest.quality.integration import MAX_REASONS, IntegrationResult, p95
+from socialsuggest.quality.integration import MAX_REASONS, IntegrationResult, latency_verdict
 from socialsuggest.registry import (
     PRODUCTION,
     STAGING,
@@ -343,14 +343,14 @@ def loaded_check(
                 reasons.append(f"repeat {n}: {type(exc).__name__}: {exc}"[:300])
                 break
     judged = warm or timings  # the one answer there is, when none is warm
-    slowest = p95(judged)
-    if slowest > latency_budget_ms:
-        reasons.append(f"latency: p95 {slowest:.1f} ms > budget {latency_budget_ms:g} ms")
+    latency_p95, too_slow = latency_verdict(judged, latency_budget_ms)
+    if too_slow:
+        reasons.append(too_slow)
     first = timings[0] if timings else 0.0
     return IntegrationResult(
         not reasons,
         len(candidate.golden),
-        slowest,
+        latency_p95,
         reasons[:MAX_REASONS],
         load_ms,
         first,
